@@ -1,0 +1,70 @@
+# Single entry point. `make synth` and `make test` each do all the set-up they need and are
+# idempotent: a second run only re-checks stamps.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+NODE_BIN := $(CURDIR)/node_modules/.bin
+# jsii (the bridge aws-cdk-lib uses) and the CDK CLI run on the Node LTS pinned in package.json,
+# not on whatever `node` the machine has (Node 20 is end-of-life and prints a banner on every synth).
+export JSII_NODE := $(NODE_BIN)/node
+export PATH := $(NODE_BIN):$(PATH)
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+# Debian packages the tests need (real OCSP responder and TLS tools).
+DEB_PACKAGES := openssl
+
+.PHONY: help synth test lint typecheck pytest bench setup clean deps-python deps-node deps-debian
+
+help:
+	@echo "make synth   - synthesize the reference app into cdk.out/"
+	@echo "make test    - lint, type-check and run the whole test suite"
+	@echo "make bench   - run the benchmarks under bench/"
+
+$(VENV)/.stamp: pyproject.toml lambda_src/requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+node_modules/.stamp: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+deps-python: $(VENV)/.stamp
+deps-node: node_modules/.stamp
+
+deps-debian:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+setup: deps-python deps-node deps-debian
+
+synth: deps-python deps-node
+	$(NODE_BIN)/cdk synth --quiet --output cdk.out
+	@ls cdk.out/*.template.json
+
+lint: deps-python
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: deps-python
+	$(VENV)/bin/mypy
+
+pytest: setup
+	$(PY) -m pytest --hypothesis-profile=ci $(PYTEST_ARGS)
+
+test: setup lint typecheck pytest
+
+bench: setup
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf cdk.out dist build .pytest_cache .mypy_cache .ruff_cache
