@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TypeVar
 
 # jsii runs on the project's pinned Node LTS when it is installed (see package.json / Makefile).
 _LOCAL_NODE = Path(__file__).resolve().parent / "node_modules" / ".bin" / "node"
@@ -16,26 +17,111 @@ if _LOCAL_NODE.exists():
     os.environ.setdefault("JSII_NODE", str(_LOCAL_NODE))
 
 import aws_cdk as cdk  # noqa: E402
+from aws_cdk import aws_certificatemanager as acm  # noqa: E402
+from aws_cdk import aws_route53 as route53  # noqa: E402
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks  # noqa: E402
 from constructs import Construct  # noqa: E402
 
-#: Context keys the reference stack reads, with their placeholder defaults.
-CONTEXT_DEFAULTS: dict[str, str] = {
+from ocsp_iot_constructs import (  # noqa: E402
+    CaHierarchy,
+    CaSubject,
+    OcspFailMode,
+    OcspPrivateCa,
+    OcspValidatingDomain,
+)
+
+_E = TypeVar("_E", OcspFailMode, CaHierarchy)
+
+#: Context keys the reference stack reads (``-c key=value``), with their placeholder defaults.
+#: ``None`` means "not set": the optional feature is left out.
+CONTEXT_DEFAULTS: dict[str, str | None] = {
     "stackName": "OcspIotReference",
+    "domainName": "iot.example.com",
+    "serverCertificateArn": (
+        "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
+    ),
+    "validationCertificateArn": None,
+    "hostedZoneId": None,
+    "hostedZoneName": None,
+    "failMode": "closed",
+    "hierarchy": "ROOT_AND_ISSUING",
 }
 
 
-def context_value(scope: Construct, key: str) -> str:
+def context_value(scope: Construct, key: str) -> str | None:
     """Read a context value (``-c key=value``), falling back to its placeholder default."""
     value = scope.node.try_get_context(key)
-    return str(value) if value is not None else CONTEXT_DEFAULTS[key]
+    return str(value) if value not in (None, "") else CONTEXT_DEFAULTS[key]
+
+
+def _required(scope: Construct, key: str) -> str:
+    value = context_value(scope, key)
+    if value is None:  # only reachable if a default above is changed to None
+        msg = f"context {key!r} must be set, got nothing; pass -c {key}=..."
+        raise ValueError(msg)
+    return value
+
+
+def _enum_context(scope: Construct, key: str, enum: type[_E]) -> _E:
+    raw = _required(scope, key)
+    for member in enum:
+        if raw.lower() in (member.name.lower(), str(member.value).lower()):
+            return member
+    allowed = ", ".join(str(m.value) for m in enum)
+    msg = f"context {key!r} must be one of {allowed}, got {raw!r}"
+    raise ValueError(msg)
 
 
 class OcspIotReferenceStack(cdk.Stack):
-    """The library's constructs, wired together with defaults that synthesize anywhere."""
+    """An OCSP-checked IoT Core endpoint backed by its own AWS Private CA hierarchy."""
 
-    def __init__(self, scope: Construct, construct_id: str, **kwargs: object) -> None:
-        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, scope: Construct, construct_id: str, *, description: str) -> None:
+        super().__init__(scope, construct_id, description=description)
+
+        self.ca = OcspPrivateCa(
+            self,
+            "Pki",
+            hierarchy=_enum_context(self, "hierarchy", CaHierarchy),
+            root_subject=CaSubject(common_name="OCSP IoT Reference Root CA"),
+            register_with_iot=True,
+        )
+
+        server_certificate = acm.Certificate.from_certificate_arn(
+            self, "ServerCertificate", _required(self, "serverCertificateArn")
+        )
+        validation_arn = context_value(self, "validationCertificateArn")
+        validation_certificate = (
+            acm.Certificate.from_certificate_arn(self, "ValidationCertificate", validation_arn)
+            if validation_arn
+            else None
+        )
+        zone_id = context_value(self, "hostedZoneId")
+        zone_name = context_value(self, "hostedZoneName")
+        hosted_zone = (
+            route53.HostedZone.from_hosted_zone_attributes(
+                self, "Zone", hosted_zone_id=zone_id, zone_name=zone_name
+            )
+            if zone_id and zone_name
+            else None
+        )
+        fail_mode = _enum_context(self, "failMode", OcspFailMode)
+
+        self.domain = OcspValidatingDomain(
+            self,
+            "Devices",
+            domain_name=_required(self, "domainName"),
+            server_certificate=server_certificate,
+            validation_certificate=validation_certificate,
+            trusted_cas=[self.ca],
+            hosted_zone=hosted_zone,
+            fail_mode=fail_mode,
+            # choosing open with -c failMode=open is the deployer's explicit acknowledgement
+            acknowledge_fail_open=fail_mode is OcspFailMode.OPEN,
+        )
+        cdk.CfnOutput(self, "IssuingCaArn", value=self.ca.issuing_ca_arn)
+        cdk.CfnOutput(self, "OcspResponderUrl", value=self.ca.ocsp_responder_url)
+        cdk.CfnOutput(self, "DomainConfigurationName", value=self.domain.domain_configuration_name)
+        cdk.CfnOutput(self, "PreAuthFunctionName", value=self.domain.function.function_name)
 
 
 def build_app(app: cdk.App) -> OcspIotReferenceStack:
@@ -43,7 +129,7 @@ def build_app(app: cdk.App) -> OcspIotReferenceStack:
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
     return OcspIotReferenceStack(
         app,
-        context_value(app, "stackName"),
+        _required(app, "stackName"),
         description="ocsp-iot-constructs reference stack (OCSP-checked AWS IoT Core fleet)",
     )
 

@@ -1,0 +1,77 @@
+"""A bounded LRU of verified OCSP answers, keyed by the SHA-256 of the device certificate DER.
+
+A fresh entry answers a repeat connection with no request and no signature work. An entry is
+fresh until the earliest of: the answer's nextUpdate (or thisUpdate + the configured age when
+there is none), ``OCSP_CACHE_MAX_SECONDS`` after it was stored, and the end of the device's and
+the CA's validity. After that it is only *stale*: a stale GOOD answer may allow
+(``STALE_IF_ERROR``) and a stale REVOKED answer still denies, and only while the responder is
+unavailable, for ``OCSP_STALE_IF_ERROR_SECONDS``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from cryptography.x509 import ocsp
+
+
+def cache_key(leaf_der: bytes) -> bytes:
+    return hashlib.sha256(leaf_der).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class CacheEntry:
+    status: ocsp.OCSPCertStatus
+    fresh_until: dt.datetime
+    stale_until: dt.datetime
+    detail: str = ""
+
+    def is_fresh(self, now: dt.datetime) -> bool:
+        return now < self.fresh_until
+
+
+class ResponseCache:
+    """Only GOOD and REVOKED answers are stored (UNKNOWN and failures never are)."""
+
+    def __init__(self, *, max_entries: int) -> None:
+        self._max_entries = max_entries
+        self._entries: OrderedDict[bytes, CacheEntry] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def _lookup(self, key: bytes, now: dt.datetime) -> CacheEntry | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if now >= entry.stale_until:
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        return entry
+
+    def get_fresh(self, key: bytes, now: dt.datetime) -> CacheEntry | None:
+        entry = self._lookup(key, now)
+        return entry if entry is not None and entry.is_fresh(now) else None
+
+    def get_stale(self, key: bytes, now: dt.datetime) -> CacheEntry | None:
+        """An entry past its freshness but inside its stale-if-error window."""
+        entry = self._lookup(key, now)
+        return entry if entry is not None and not entry.is_fresh(now) else None
+
+    def put(self, key: bytes, entry: CacheEntry, now: dt.datetime) -> None:
+        if self._max_entries <= 0 or entry.status is ocsp.OCSPCertStatus.UNKNOWN:
+            return
+        if now >= entry.stale_until:
+            self._entries.pop(key, None)
+            return
+        self._entries[key] = entry
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)

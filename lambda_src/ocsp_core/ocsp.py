@@ -1,0 +1,343 @@
+"""Build an OCSP request and verify the answer against every RFC 6960 section 3.2 check.
+
+``verify_response`` returns an ``Answer`` only when all checks pass; otherwise a ``Rejection``
+naming the first failed check. Nothing here raises for hostile input.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509 import ocsp
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from .chain import is_directly_issued_by, validity_problem
+from .config import HashName
+from .models import Reason
+
+#: Tolerated difference between our clock and the responder's (thisUpdate, producedAt,
+#: nextUpdate).
+CLOCK_SKEW = dt.timedelta(seconds=60)
+
+HASHES: dict[HashName, hashes.HashAlgorithm] = {
+    HashName.SHA1: hashes.SHA1(),  # noqa: S303 - CertID hash (RFC 5019 default), not a signature
+    HashName.SHA256: hashes.SHA256(),
+}
+#: Signature hashes refused on a response (collisions are practical).
+_WEAK_SIGNATURE_HASHES = ("md5", "sha1")
+
+_STATUS_REASONS = {
+    ocsp.OCSPResponseStatus.MALFORMED_REQUEST: Reason.RESPONSE_STATUS_MALFORMED_REQUEST,
+    ocsp.OCSPResponseStatus.INTERNAL_ERROR: Reason.RESPONSE_STATUS_INTERNAL_ERROR,
+    ocsp.OCSPResponseStatus.SIG_REQUIRED: Reason.RESPONSE_STATUS_SIG_REQUIRED,
+    ocsp.OCSPResponseStatus.UNAUTHORIZED: Reason.RESPONSE_STATUS_UNAUTHORIZED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A verified answer about our certificate."""
+
+    status: ocsp.OCSPCertStatus
+    this_update: dt.datetime
+    #: ``None`` when the responder gave no nextUpdate (RFC 5019 allows it).
+    next_update: dt.datetime | None
+    #: The instant the answer stops being fresh: nextUpdate, or thisUpdate + the configured age.
+    fresh_until: dt.datetime
+    signer: str
+    revocation_time: dt.datetime | None = None
+    revocation_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """The response failed a check. ``try_later`` marks the one availability status."""
+
+    reason: Reason
+    detail: str
+    try_later: bool = False
+
+
+def build_request(
+    leaf: x509.Certificate,
+    issuer: x509.Certificate,
+    *,
+    hash_name: HashName,
+    nonce: bytes | None,
+) -> bytes:
+    """DER of an OCSP request for ``leaf``; with an RFC 8954 nonce extension when given."""
+    builder = ocsp.OCSPRequestBuilder().add_certificate(leaf, issuer, HASHES[hash_name])
+    if nonce is not None:
+        builder = builder.add_extension(x509.OCSPNonce(nonce), critical=False)
+    return builder.build().public_bytes(Encoding.DER)
+
+
+def responder_key_hash(cert: x509.Certificate) -> bytes:
+    """SHA-1 of the subjectPublicKey BIT STRING: the ResponderID ``byKey`` (RFC 6960 4.2.1)."""
+    return x509.SubjectKeyIdentifier.from_public_key(cert.public_key()).digest
+
+
+def _verify_signature(  # noqa: PLR0911 - one early return per failed check
+    cert: x509.Certificate, response: ocsp.OCSPResponse
+) -> str | None:
+    """``None`` when ``cert``'s key verifies the response signature, else why not."""
+    try:
+        key = cert.public_key()
+        hash_algorithm = response.signature_hash_algorithm
+        data = response.tbs_response_bytes
+        signature = response.signature
+        if isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
+            key.verify(signature, data)
+            return None
+        if hash_algorithm is None:
+            return "signature algorithm carries no hash"
+        if hash_algorithm.name in _WEAK_SIGNATURE_HASHES:
+            return f"signature hash {hash_algorithm.name} is too weak"
+        if isinstance(key, rsa.RSAPublicKey):
+            key.verify(signature, data, padding.PKCS1v15(), hash_algorithm)
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(signature, data, ec.ECDSA(hash_algorithm))
+        else:
+            return f"unsupported signer key type {type(key).__name__}"
+    except InvalidSignature:
+        return "signature does not verify"
+    except Exception as exc:  # unsupported algorithm or parameters
+        return f"signature cannot be checked ({type(exc).__name__})"
+    return None
+
+
+def _delegate_problem(  # noqa: PLR0911 - one early return per failed check
+    candidate: x509.Certificate, issuer: x509.Certificate, now: dt.datetime
+) -> str | None:
+    """Why ``candidate`` is not an authorized responder of ``issuer`` (RFC 6960 4.2.2.2)."""
+    if not is_directly_issued_by(candidate, issuer):
+        return "responder certificate is not issued directly by the device's CA"
+    try:
+        eku = candidate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return "responder certificate has no extended key usage"
+    except ValueError:
+        return "responder certificate has malformed extensions"
+    if ExtendedKeyUsageOID.OCSP_SIGNING not in eku:
+        return "responder certificate lacks the OCSPSigning extended key usage"
+    try:
+        usage = candidate.extensions.get_extension_for_class(x509.KeyUsage).value
+        if not usage.digital_signature:
+            return "responder certificate's key usage forbids signatures"
+    except x509.ExtensionNotFound:
+        pass
+    if validity_problem(candidate, now) is not None:
+        return "responder certificate is not valid now"
+    return None
+
+
+def _identifies(response: ocsp.OCSPResponse, cert: x509.Certificate) -> bool:
+    """Does the ResponderID (by key hash or by name) name ``cert``?"""
+    key_hash = response.responder_key_hash
+    if key_hash is not None:
+        try:
+            return responder_key_hash(cert) == key_hash
+        except Exception:  # unsupported key type in an embedded certificate
+            return False
+    return response.responder_name == cert.subject
+
+
+def _check_signer(
+    response: ocsp.OCSPResponse, issuer: x509.Certificate, now: dt.datetime
+) -> str | Rejection:
+    """Find who signed: the issuer or an authorized delegate named by the ResponderID."""
+    candidates: list[tuple[str, x509.Certificate]] = []
+    if _identifies(response, issuer):
+        candidates.append(("issuer", issuer))
+    candidates.extend(
+        ("delegate", cert) for cert in response.certificates if _identifies(response, cert)
+    )
+    if not candidates:
+        return Rejection(
+            Reason.UNAUTHORIZED_RESPONDER,
+            "ResponderID names neither the CA nor a certificate included in the response",
+        )
+    bad_signature: str | None = None
+    unauthorized: str | None = None
+    for role, cert in candidates:
+        if role == "delegate":
+            problem = _delegate_problem(cert, issuer, now)
+            if problem is not None:
+                unauthorized = unauthorized or problem
+                continue
+        problem = _verify_signature(cert, response)
+        if problem is None:
+            return role
+        bad_signature = bad_signature or f"{problem} with the {role}'s key"
+    if bad_signature is not None:
+        return Rejection(Reason.BAD_SIGNATURE, bad_signature)
+    return Rejection(Reason.UNAUTHORIZED_RESPONDER, unauthorized or "no authorized signer")
+
+
+def _nonce_problem(response: ocsp.OCSPResponse, nonce: bytes | None) -> str | None:
+    if nonce is None:
+        return None  # RFC 8954: checked only when sent
+    try:
+        echoed = response.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce
+    except x509.ExtensionNotFound:
+        return None  # AWS Private CA (RFC 5019 responders) never echo one: tolerated
+    if echoed != nonce:
+        return "response nonce differs from the one sent"
+    return None
+
+
+class _CertIdHashes:
+    """Our CertID's issuer hashes, recomputed per hash algorithm the response uses."""
+
+    def __init__(self, leaf: x509.Certificate, issuer: x509.Certificate) -> None:
+        self._leaf = leaf
+        self._issuer = issuer
+        self._memo: dict[str, tuple[bytes, bytes]] = {}
+
+    def get(self, algorithm: hashes.HashAlgorithm) -> tuple[bytes, bytes] | None:
+        if algorithm.name not in self._memo:
+            try:
+                request = (
+                    ocsp.OCSPRequestBuilder()
+                    .add_certificate(self._leaf, self._issuer, algorithm)
+                    .build()
+                )
+            except Exception:  # a hash OCSP requests cannot carry: not our CertID
+                return None
+            self._memo[algorithm.name] = (request.issuer_name_hash, request.issuer_key_hash)
+        return self._memo[algorithm.name]
+
+
+def _ours(
+    response: ocsp.OCSPResponse, leaf: x509.Certificate, issuer: x509.Certificate
+) -> list[ocsp.OCSPSingleResponse]:
+    ours = []
+    expected = _CertIdHashes(leaf, issuer)
+    for single in response.responses:
+        if single.serial_number != leaf.serial_number:
+            continue
+        try:
+            algorithm: hashes.HashAlgorithm | None = single.hash_algorithm
+        except Exception:  # unsupported hash OID: cannot be our CertID
+            algorithm = None
+        if algorithm is not None and expected.get(algorithm) == (
+            single.issuer_name_hash,
+            single.issuer_key_hash,
+        ):
+            ours.append(single)
+    return ours
+
+
+def _conflict(singles: list[ocsp.OCSPSingleResponse]) -> bool:
+    first = singles[0]
+    return any(
+        (s.certificate_status, s.revocation_time_utc)
+        != (first.certificate_status, first.revocation_time_utc)
+        for s in singles[1:]
+    )
+
+
+def _timing(
+    single: ocsp.OCSPSingleResponse, now: dt.datetime, max_age_without_next: dt.timedelta
+) -> Rejection | dt.datetime:
+    """Freshness of one SingleResponse; returns when it stops being fresh."""
+    this_update = single.this_update_utc
+    next_update = single.next_update_utc
+    if this_update > now + CLOCK_SKEW:
+        return Rejection(Reason.FUTURE_RESPONSE, f"thisUpdate {this_update:%Y-%m-%dT%H:%M:%SZ}")
+    if next_update is not None:
+        if next_update < this_update:
+            return Rejection(Reason.MALFORMED_RESPONSE, "nextUpdate precedes thisUpdate")
+        if next_update < now - CLOCK_SKEW:
+            return Rejection(
+                Reason.STALE_RESPONSE, f"nextUpdate {next_update:%Y-%m-%dT%H:%M:%SZ} has passed"
+            )
+        return next_update
+    fresh_until = this_update + max_age_without_next
+    if fresh_until < now - CLOCK_SKEW:
+        return Rejection(
+            Reason.STALE_RESPONSE,
+            f"no nextUpdate and thisUpdate {this_update:%Y-%m-%dT%H:%M:%SZ} is older than "
+            f"{int(max_age_without_next.total_seconds())} s",
+        )
+    return fresh_until
+
+
+def verify_response(
+    data: bytes,
+    *,
+    leaf: x509.Certificate,
+    issuer: x509.Certificate,
+    now: dt.datetime,
+    nonce: bytes | None,
+    max_age_without_next_update: dt.timedelta,
+) -> Answer | Rejection:
+    """Verify a DER ``OCSPResponse`` about ``leaf`` (issued by ``issuer``) at ``now``."""
+    try:
+        return _verify(
+            data,
+            leaf=leaf,
+            issuer=issuer,
+            now=now,
+            nonce=nonce,
+            max_age_without_next_update=max_age_without_next_update,
+        )
+    except Exception as exc:  # lazily parsed fields of hostile DER raise ValueError & co.
+        detail = f"response does not parse ({type(exc).__name__})"
+        return Rejection(Reason.MALFORMED_RESPONSE, detail)
+
+
+def _verify(  # noqa: PLR0911 - one early return per failed check
+    data: bytes,
+    *,
+    leaf: x509.Certificate,
+    issuer: x509.Certificate,
+    now: dt.datetime,
+    nonce: bytes | None,
+    max_age_without_next_update: dt.timedelta,
+) -> Answer | Rejection:
+    response = ocsp.load_der_ocsp_response(data)
+    status = response.response_status
+    if status is ocsp.OCSPResponseStatus.TRY_LATER:
+        return Rejection(Reason.RESPONDER_UNAVAILABLE, "responder said tryLater", try_later=True)
+    if status is not ocsp.OCSPResponseStatus.SUCCESSFUL:
+        return Rejection(_STATUS_REASONS[status], f"responseStatus {status.name}")
+    produced_at = response.produced_at_utc
+    signer = _check_signer(response, issuer, now)
+    if isinstance(signer, Rejection):
+        return signer
+    nonce_problem = _nonce_problem(response, nonce)
+    if nonce_problem is not None:
+        return Rejection(Reason.NONCE_MISMATCH, nonce_problem)
+    ours = _ours(response, leaf, issuer)
+    if not ours:
+        return Rejection(
+            Reason.CERTID_MISMATCH, f"no answer for serial {leaf.serial_number:x} of this CA"
+        )
+    if _conflict(ours):
+        return Rejection(Reason.CONFLICTING_RESPONSES, f"{len(ours)} disagreeing answers")
+    if produced_at > now + CLOCK_SKEW:
+        return Rejection(Reason.FUTURE_RESPONSE, f"producedAt {produced_at:%Y-%m-%dT%H:%M:%SZ}")
+    fresh_until: dt.datetime | None = None
+    for single in ours:
+        timing = _timing(single, now, max_age_without_next_update)
+        if isinstance(timing, Rejection):
+            return timing
+        fresh_until = timing if fresh_until is None else min(fresh_until, timing)
+    single = ours[0]
+    reason_flag = single.revocation_reason
+    return Answer(
+        status=single.certificate_status,
+        this_update=single.this_update_utc,
+        next_update=single.next_update_utc,
+        fresh_until=fresh_until if fresh_until is not None else single.this_update_utc,
+        signer=signer,
+        revocation_time=single.revocation_time_utc,
+        revocation_reason=reason_flag.value if reason_flag is not None else None,
+    )

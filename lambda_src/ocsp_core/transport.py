@@ -1,0 +1,250 @@
+"""HTTP transport to OCSP responders: a ``Fetcher`` protocol and its ``requests`` implementation.
+
+The implementation contacts only allow-listed URLs, follows no redirect, ignores proxy settings
+from the environment, reads at most ``max_response_bytes + 1`` bytes, and returns within a hard
+deadline even when DNS hangs or the peer drips bytes: the request runs on a small persistent
+thread pool and the caller waits at most the remaining time (the worker also stops reading at
+the deadline, and each socket operation has its own timeout).
+"""
+
+from __future__ import annotations
+
+import enum
+import http.client
+import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from typing import Protocol
+
+import requests
+import urllib3
+
+OCSP_REQUEST_TYPE = "application/ocsp-request"
+OCSP_RESPONSE_TYPE = "application/ocsp-response"
+_READ_CHUNK = 4_096
+_DIGITS = re.compile(r"[0-9]{1,12}")
+#: Extra time given to the worker thread to report before the caller calls it a timeout.
+_GRACE_SECONDS = 0.05
+_HEADERS = {
+    "Content-Type": OCSP_REQUEST_TYPE,
+    "Accept": OCSP_RESPONSE_TYPE,
+    "Accept-Encoding": "identity",  # never decompress: the size cap applies to what we parse
+    "User-Agent": "ocsp-iot-preauth",
+}
+
+#: Pooled connections idle longer than this are dropped before the next request. Middleboxes
+#: forget idle flows and answer the next packet with a reset (an AWS NAT gateway after 350 s),
+#: which would look like an outage; servers that close politely are detected by urllib3.
+KEEPALIVE_IDLE_SECONDS = 50.0
+
+# Reused across invocations of a warm Lambda: keep-alive connections to the responder.
+_SESSION = requests.Session()
+_SESSION.trust_env = False  # no proxies, .netrc or CA bundles from the environment
+_LAST_USED = [0.0]  # time.monotonic() of the last request (a list: no ``global`` statement)
+# Threads are started lazily; a few may be stuck in DNS after a timeout, so keep spares.
+_EXECUTOR = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ocsp-fetch")
+
+
+class FetchStatus(enum.StrEnum):
+    ANSWERED = "ANSWERED"
+    # availability failures: the only ones the fail mode and stale-if-error apply to
+    UNREACHABLE = "UNREACHABLE"
+    TIMEOUT = "TIMEOUT"
+    HTTP_5XX = "HTTP_5XX"
+    # an answer arrived and is unusable: always a denial
+    HTTP_STATUS = "HTTP_STATUS"
+    BAD_CONTENT_TYPE = "BAD_CONTENT_TYPE"
+    TOO_LARGE = "TOO_LARGE"
+    URL_NOT_ALLOWED = "URL_NOT_ALLOWED"
+    #: the peer answered, but not with well-formed HTTP (bad status line, headers, framing)
+    PROTOCOL_ERROR = "PROTOCOL_ERROR"
+    #: an unexpected error inside the transport (a bug, never a reason to fail open)
+    ERROR = "ERROR"
+
+
+AVAILABILITY_FAILURES = frozenset(
+    {FetchStatus.UNREACHABLE, FetchStatus.TIMEOUT, FetchStatus.HTTP_5XX}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    status: FetchStatus
+    body: bytes = b""
+    detail: str = ""
+    #: Whether a request was started (counts as ResponderRequests).
+    requested: bool = True
+    latency_ms: float | None = None
+
+    @property
+    def unavailable(self) -> bool:
+        return self.status in AVAILABILITY_FAILURES
+
+
+class Fetcher(Protocol):
+    def fetch(self, url: str, request_der: bytes, *, timeout: float) -> FetchResult:
+        """POST ``request_der`` to the normalized, allow-listed ``url``; never raise."""
+        ...
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what it wraps (``__cause__``, ``__context__``, exception arguments, urllib3's
+    ``reason``), breadth first and bounded."""
+    seen: list[BaseException] = []
+    queue = [exc]
+    while queue and len(seen) < 16:
+        current = queue.pop(0)
+        if any(current is known for known in seen):
+            continue
+        seen.append(current)
+        linked = [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        linked += list(current.args)
+        queue += [item for item in linked if isinstance(item, BaseException)]
+    return seen
+
+
+def _failure(exc: BaseException) -> FetchResult:
+    """Classify a transport exception: an outage (timeout, unreachable) or a broken answer."""
+    causes = _causes(exc)
+    detail = " <- ".join(type(cause).__name__ for cause in causes[:4])
+    # Refused, reset, closed before answering (http.client.RemoteDisconnected), DNS failure.
+    # Checked first: urllib3's NewConnectionError subclasses its ConnectTimeoutError.
+    if any(isinstance(c, ConnectionError | urllib3.exceptions.NameResolutionError) for c in causes):
+        return FetchResult(FetchStatus.UNREACHABLE, detail=detail)
+    timeouts = (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)
+    if any(isinstance(c, timeouts) for c in causes):
+        return FetchResult(FetchStatus.TIMEOUT, detail=detail)
+    malformed = (
+        http.client.HTTPException,
+        urllib3.exceptions.ProtocolError,
+        requests.exceptions.InvalidHeader,
+        requests.exceptions.ChunkedEncodingError,
+        requests.exceptions.ContentDecodingError,
+    )
+    if any(isinstance(c, malformed) for c in causes):
+        return FetchResult(FetchStatus.PROTOCOL_ERROR, detail=detail)
+    return FetchResult(FetchStatus.UNREACHABLE, detail=detail)
+
+
+def _media_type(value: str) -> str:
+    return value.split(";", 1)[0].strip().lower()
+
+
+def _read_capped(
+    response: requests.Response, *, max_bytes: int, deadline: float, stop: threading.Event
+) -> FetchResult | bytes:
+    declared = response.headers.get("Content-Length")
+    if declared is not None and _DIGITS.fullmatch(declared.strip()) and int(declared) > max_bytes:
+        return FetchResult(FetchStatus.TOO_LARGE, detail=f"Content-Length {int(declared)}")
+    raw: urllib3.HTTPResponse = response.raw
+    body = bytearray()
+    while len(body) <= max_bytes:
+        if stop.is_set() or time.monotonic() >= deadline:
+            return FetchResult(FetchStatus.TIMEOUT, detail="body not received before the deadline")
+        # read1: at most one socket read, so the deadline is checked between slow drips
+        chunk = raw.read1(min(_READ_CHUNK, max_bytes + 1 - len(body)), decode_content=False)
+        if not chunk:
+            return bytes(body)
+        body += chunk
+    return FetchResult(FetchStatus.TOO_LARGE, detail=f"body exceeds {max_bytes} bytes")
+
+
+def _post(  # noqa: PLR0911 - one early return per failed check
+    url: str,
+    request_der: bytes,
+    *,
+    timeout: float,
+    deadline: float,
+    max_bytes: int,
+    stop: threading.Event,
+) -> FetchResult:
+    try:
+        response = _SESSION.post(
+            url,
+            data=request_der,
+            headers=_HEADERS,
+            timeout=(timeout, timeout),
+            allow_redirects=False,
+            stream=True,
+        )
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        return _failure(exc)
+    with response:
+        code = response.status_code
+        if 500 <= code <= 599:
+            return FetchResult(FetchStatus.HTTP_5XX, detail=f"HTTP {code}")
+        if code != 200:
+            return FetchResult(FetchStatus.HTTP_STATUS, detail=f"HTTP {code}")
+        content_type = response.headers.get("Content-Type", "")
+        if _media_type(content_type) != OCSP_RESPONSE_TYPE:
+            return FetchResult(
+                FetchStatus.BAD_CONTENT_TYPE, detail=f"Content-Type {content_type[:80]!r}"
+            )
+        encoding = _media_type(response.headers.get("Content-Encoding", "identity"))
+        if encoding not in ("", "identity"):
+            return FetchResult(
+                FetchStatus.BAD_CONTENT_TYPE, detail=f"Content-Encoding {encoding[:40]!r}"
+            )
+        try:
+            body = _read_capped(response, max_bytes=max_bytes, deadline=deadline, stop=stop)
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            return _failure(exc)
+    if isinstance(body, FetchResult):
+        return body
+    return FetchResult(FetchStatus.ANSWERED, body=body)
+
+
+class RequestsFetcher:
+    """One invocation's fetcher: it knows the allow-list, the size cap and the hard deadline
+    (a ``time.monotonic()`` instant)."""
+
+    def __init__(
+        self,
+        *,
+        allowed_urls: frozenset[str],
+        max_response_bytes: int,
+        deadline: float,
+        keepalive_idle_seconds: float = KEEPALIVE_IDLE_SECONDS,
+    ) -> None:
+        self._allowed = allowed_urls
+        self._max_bytes = max_response_bytes
+        self._deadline = deadline
+        self._idle = keepalive_idle_seconds
+
+    def fetch(self, url: str, request_der: bytes, *, timeout: float) -> FetchResult:
+        if url not in self._allowed or not url.startswith(("http://", "https://")):
+            return FetchResult(FetchStatus.URL_NOT_ALLOWED, detail=url[:200], requested=False)
+        started = time.monotonic()
+        budget = min(timeout, self._deadline - started)
+        if budget <= 0:
+            return FetchResult(
+                FetchStatus.TIMEOUT, detail="no time left before the deadline", requested=False
+            )
+        if started - _LAST_USED[0] > self._idle:
+            _SESSION.close()  # drops pooled connections; the session opens new ones on demand
+        _LAST_USED[0] = started
+        stop = threading.Event()
+        future = _EXECUTOR.submit(
+            _post,
+            url,
+            request_der,
+            timeout=budget,
+            deadline=started + budget,
+            max_bytes=self._max_bytes,
+            stop=stop,
+        )
+        try:
+            result = future.result(timeout=budget + _GRACE_SECONDS)
+        except FutureTimeout:
+            stop.set()  # the worker stops at its next read; a DNS lookup ends on its own
+            future.cancel()
+            result = FetchResult(FetchStatus.TIMEOUT, detail=f"no answer within {budget:.2f} s")
+        except Exception as exc:  # a bug in the worker must not escape as an exception
+            result = FetchResult(FetchStatus.ERROR, detail=f"{type(exc).__name__}: {exc}"[:200])
+        latency_ms = round((time.monotonic() - started) * 1000, 2)
+        return FetchResult(
+            result.status, result.body, result.detail, requested=True, latency_ms=latency_ms
+        )

@@ -1,0 +1,145 @@
+"""AWS IoT Core custom client certificate validation ("pre-auth") Lambda: OCSP-check the device.
+
+``handler(event, context)`` answers ``{"isAuthenticated": True}`` only when the device
+certificate is directly issued by a trusted CA and an authorized OCSP responder says it is good
+(or, when configured, the responder is unavailable and the fail mode or a stale good answer
+allows). Everything else, including any unexpected error, denies. Each invocation writes one
+JSON line that is also a CloudWatch EMF document. Contract: ``docs/preauth-lambda.md``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+import time
+from collections.abc import Mapping
+
+from ocsp_core.cache import ResponseCache
+from ocsp_core.check import check
+from ocsp_core.config import ConfigError, Settings, load_settings
+from ocsp_core.event import EventError, parse_event
+from ocsp_core.metrics import build_record, format_line
+from ocsp_core.models import Attempt, Decision, Reason, deny
+from ocsp_core.transport import RequestsFetcher
+
+#: Time kept back from the deadline for verifying the answer and writing the log line.
+VERIFY_RESERVE_SECONDS = 0.1
+#: Margin kept before the Lambda's own timeout when it is shorter than the deadline.
+LAMBDA_TIMEOUT_MARGIN_SECONDS = 0.2
+
+
+class _Runtime:
+    """The only module state: settings (or the error reading them) and the answer cache."""
+
+    settings: Settings | ConfigError | None = None
+    cache: ResponseCache | None = None
+
+
+_RUNTIME = _Runtime()
+
+
+def reset() -> None:
+    """Forget the settings and the cache; the next invocation re-reads the environment."""
+    _RUNTIME.settings = None
+    _RUNTIME.cache = None
+
+
+def _settings() -> Settings | ConfigError:
+    if _RUNTIME.settings is None:
+        try:
+            _RUNTIME.settings = load_settings(os.environ)
+        except ConfigError as exc:
+            _RUNTIME.settings = exc
+    return _RUNTIME.settings
+
+
+def _cache(settings: Settings) -> ResponseCache:
+    if _RUNTIME.cache is None:
+        _RUNTIME.cache = ResponseCache(max_entries=settings.cache_max_entries)
+    return _RUNTIME.cache
+
+
+def _deadline(settings: Settings, context: object, started: float) -> float:
+    deadline = started + settings.deadline_seconds
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if callable(remaining):
+        try:
+            lambda_left = float(remaining()) / 1000 - LAMBDA_TIMEOUT_MARGIN_SECONDS
+        except (TypeError, ValueError):
+            lambda_left = settings.deadline_seconds
+        deadline = min(deadline, started + lambda_left)
+    return deadline - VERIFY_RESERVE_SECONDS
+
+
+def _decide(
+    event: object, context: object, started: float, now: dt.datetime
+) -> tuple[Decision, Attempt | None]:
+    settings = _settings()
+    if isinstance(settings, ConfigError):
+        return deny(Reason.CONFIG_ERROR, str(settings)), None
+    try:
+        attempt = parse_event(event)
+    except EventError as exc:
+        return deny(Reason.MALFORMED_EVENT, str(exc)), None
+    fetcher = RequestsFetcher(
+        allowed_urls=settings.allowed_urls,
+        max_response_bytes=settings.max_response_bytes,
+        deadline=_deadline(settings, context, started),
+    )
+    decision = check(attempt, settings=settings, now=now, fetcher=fetcher, cache=_cache(settings))
+    return decision, attempt
+
+
+def _raw_ids(event: object) -> tuple[str | None, str | None]:
+    """Best-effort ids for the log line when the event did not parse."""
+    if not isinstance(event, Mapping):
+        return None, None
+    metadata = event.get("connectionMetadata")
+    connection = metadata.get("id") if isinstance(metadata, Mapping) else None
+    principal = event.get("principalId")
+    return (
+        connection if isinstance(connection, str) else None,
+        principal if isinstance(principal, str) else None,
+    )
+
+
+def _log(
+    event: object, decision: Decision, attempt: Attempt | None, started: float, now: dt.datetime
+) -> None:
+    if attempt is not None:
+        connection_id: str | None = attempt.connection_id
+        principal_id: str | None = attempt.principal_id
+        serial: int | None = attempt.leaf.serial_number
+        issuer: str | None = attempt.leaf.issuer.rfc4514_string()
+    else:
+        connection_id, principal_id = _raw_ids(event)
+        serial, issuer = None, None
+    record = build_record(
+        decision=decision,
+        connection_id=connection_id,
+        principal_id=principal_id,
+        serial=serial,
+        issuer=issuer,
+        latency_ms=round((time.monotonic() - started) * 1000, 2),
+        function_name=os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or "local",
+        timestamp_ms=int(now.timestamp() * 1000),
+    )
+    sys.stdout.write(format_line(record) + "\n")
+    sys.stdout.flush()
+
+
+def handler(event: object, context: object) -> dict[str, bool]:
+    """IoT Core entry point; never raises, never allows on anything unexpected."""
+    started = time.monotonic()
+    now = dt.datetime.now(dt.UTC)
+    attempt: Attempt | None = None
+    try:
+        decision, attempt = _decide(event, context, started, now)
+    except Exception as exc:  # the last line of defence: deny, never crash
+        decision = deny(Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {str(exc)[:200]}")
+    try:
+        _log(event, decision, attempt, started, now)
+    except Exception as exc:  # logging must not turn a decision into a crash
+        sys.stderr.write(f"preauth: could not write the decision log line: {type(exc).__name__}\n")
+    return {"isAuthenticated": decision.allowed}

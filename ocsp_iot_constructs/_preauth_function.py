@@ -1,0 +1,129 @@
+"""The construct side of the pre-auth Lambda contract: settings, environment size, metric names.
+
+The handler (``lambda_src/preauth_handler.py``) reads its settings from environment variables and
+emits CloudWatch Embedded Metric Format documents. The names below are a *copy* of the handler's
+(``lambda_src/ocsp_core/metrics.py``): the constructs never import the Lambda code, and a test
+asserts that both copies are identical.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+#: CloudWatch namespace of the handler's EMF metrics.
+NAMESPACE = "OcspIot/PreAuth"
+
+#: Metric names the handler emits (dimension ``FunctionName``; ``Decisions`` also by ``Verdict``
+#: and by ``Reason``).
+DECISIONS = "Decisions"
+CACHE_HITS = "CacheHits"
+RESPONDER_REQUESTS = "ResponderRequests"
+RESPONDER_ERRORS = "ResponderErrors"
+RESPONDER_LATENCY = "ResponderLatency"
+HANDLER_LATENCY = "HandlerLatency"
+METRIC_NAMES: tuple[str, ...] = (
+    DECISIONS,
+    CACHE_HITS,
+    RESPONDER_REQUESTS,
+    RESPONDER_ERRORS,
+    RESPONDER_LATENCY,
+    HANDLER_LATENCY,
+)
+
+#: EMF dimension names.
+DIMENSION_FUNCTION_NAME = "FunctionName"
+DIMENSION_VERDICT = "Verdict"
+DIMENSION_REASON = "Reason"
+
+#: Values of the ``Verdict`` dimension.
+VERDICTS: tuple[str, ...] = ("ALLOW", "DENY")
+
+#: The fixed values of the ``Reason`` dimension (the handler may add more specific ones).
+FIXED_REASONS: tuple[str, ...] = (
+    "GOOD",
+    "REVOKED",
+    "UNKNOWN",
+    "FAIL_OPEN",
+    "STALE_IF_ERROR",
+    "RESPONDER_UNAVAILABLE",
+    "UNTRUSTED_ISSUER",
+    "CONFIG_ERROR",
+    "MALFORMED_EVENT",
+    "INTERNAL_ERROR",
+)
+
+#: Handler entry point inside the bundle.
+HANDLER = "preauth_handler.handler"
+
+#: Environment variable names of the contract.
+ENV_TRUSTED_CA_PEM = "TRUSTED_CA_PEM"
+ENV_ALLOWED_URLS = "OCSP_ALLOWED_URLS"
+ENV_RESPONDER_URL = "OCSP_RESPONDER_URL"
+ENV_FAIL_MODE = "OCSP_FAIL_MODE"
+ENV_STALE_IF_ERROR = "OCSP_STALE_IF_ERROR_SECONDS"
+ENV_TIMEOUT = "OCSP_TIMEOUT_SECONDS"
+ENV_CACHE_MAX_SECONDS = "OCSP_CACHE_MAX_SECONDS"
+ENV_CACHE_MAX_ENTRIES = "OCSP_CACHE_MAX_ENTRIES"
+ENV_NONCE = "OCSP_NONCE"
+ENV_MAX_RESPONSE_BYTES = "OCSP_MAX_RESPONSE_BYTES"
+ENV_HASH_ALGORITHM = "OCSP_HASH_ALGORITHM"
+ENV_MAX_AGE_WITHOUT_NEXT_UPDATE = "OCSP_MAX_AGE_WITHOUT_NEXT_UPDATE_SECONDS"
+ENV_DEADLINE = "OCSP_DEADLINE_SECONDS"
+
+#: Lambda's limit on the total size of a function's environment variables.
+ENV_LIMIT_BYTES = 4096
+
+#: Size assumed for a CA certificate PEM that is only known at deploy time (a token): an
+#: RSA-2048 CA certificate with a modest subject is ~1,250 bytes of PEM, EC P-256 ~800,
+#: RSA-4096 ~1,950. Only used for a *warning*; known values are measured exactly.
+ESTIMATED_PEM_TOKEN_BYTES = 1300
+
+#: Size assumed for any other token inside a value (a Region name is at most 14 characters,
+#: an account id 12).
+ESTIMATED_OTHER_TOKEN_BYTES = 20
+
+_TOKEN_MARKER = re.compile(r"\$\{Token\[[^\]]*\]\}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnvironmentSize:
+    """How big a function environment is, as Lambda counts it (see :func:`environment_size`).
+
+    :param known_bytes: bytes of everything known at synth (tokens counted as zero).
+    :param estimated_bytes: ``known_bytes`` plus an estimate for each token.
+    :param token_count: how many deploy-time values (tokens) the environment holds.
+    """
+
+    known_bytes: int
+    estimated_bytes: int
+    token_count: int
+
+
+def environment_size(environment: Mapping[str, str], *, pem_tokens: int) -> EnvironmentSize:
+    """Measure ``environment`` against Lambda's 4 KB limit.
+
+    AWS does not publish the exact formula; we count the UTF-8 bytes of the compact JSON object
+    ``{"KEY":"value",...}`` (keys, values, quotes, separators, JSON escapes such as ``\\n``), which
+    is at least as large as any plausible count, so a set this check accepts is never refused by
+    Lambda for its size. Tokens (deploy-time values) count zero in ``known_bytes``; in
+    ``estimated_bytes`` the first ``pem_tokens`` of them count :data:`ESTIMATED_PEM_TOKEN_BYTES`
+    each and any other :data:`ESTIMATED_OTHER_TOKEN_BYTES`.
+    """
+    tokens = sum(len(_TOKEN_MARKER.findall(k + v)) for k, v in environment.items())
+    stripped = {_TOKEN_MARKER.sub("", k): _TOKEN_MARKER.sub("", v) for k, v in environment.items()}
+    known = len(json.dumps(stripped, separators=(",", ":"), ensure_ascii=False).encode())
+    pem = min(pem_tokens, tokens)
+    estimated = (
+        known + pem * ESTIMATED_PEM_TOKEN_BYTES + (tokens - pem) * ESTIMATED_OTHER_TOKEN_BYTES
+    )
+    return EnvironmentSize(known_bytes=known, estimated_bytes=estimated, token_count=tokens)
+
+
+def seconds_text(milliseconds: float) -> str:
+    """A duration as the handler reads it: whole seconds as ``"3"``, else ``"1.5"``."""
+    if milliseconds % 1000 == 0:
+        return str(int(milliseconds // 1000))
+    return f"{milliseconds / 1000:g}"

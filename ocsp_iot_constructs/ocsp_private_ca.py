@@ -1,0 +1,417 @@
+"""``OcspPrivateCa``: an AWS Private CA hierarchy with OCSP, ready to issue device certificates.
+
+See ``docs/ocsp-private-ca.md`` for a walk-through, the resources created and their monthly cost.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_acmpca as acmpca
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_iot as iot
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from . import _pca_props
+from ._pca_types import (
+    DEFAULT_SIGNING_ALGORITHM,
+    CaHierarchy,
+    CaSubject,
+    KeyAlgorithm,
+    SigningAlgorithm,
+    UsageMode,
+)
+from ._validation import warn
+
+__all__ = [
+    "DEFAULT_SIGNING_ALGORITHM",
+    "CaHierarchy",
+    "CaSubject",
+    "KeyAlgorithm",
+    "OcspPrivateCa",
+    "SigningAlgorithm",
+    "UsageMode",
+]
+
+_TEMPLATE_ROOT = "arn:${AWS::Partition}:acm-pca:::template/RootCACertificate/V1"
+# PathLen0: the issuing CA signs end-entity certificates only, never another CA.
+_TEMPLATE_SUBORDINATE = (
+    "arn:${AWS::Partition}:acm-pca:::template/SubordinateCACertificate_PathLen0/V1"
+)
+_ISSUE_ACTIONS = ("acm-pca:IssueCertificate", "acm-pca:GetCertificate")
+_PCA_SERVICE_PRINCIPAL = "acm-pca.amazonaws.com"
+_CdpConfig = acmpca.CfnCertificateAuthority.CrlDistributionPointExtensionConfigurationProperty
+
+
+class OcspPrivateCa(Construct):
+    """An AWS Private CA hierarchy with OCSP, whose issuing CA is active when the stack is done.
+
+    Creates a ROOT CA, issues its self-signed certificate (``RootCACertificate/V1``) and installs
+    it; by default also a SUBORDINATE issuing CA signed by the root (``PathLen0``) and installed
+    with its chain. OCSP is always enabled on every CA. Optionally: a CRL in a private, encrypted,
+    TLS-only S3 bucket; an ``AWS::ACMPCA::Permission`` so that ACM renews private certificates;
+    the issuing CA registered with AWS IoT Core (``SNI_ONLY``).
+
+    Each CA costs $400 per month in general-purpose mode (plus per-certificate and OCSP fees).
+
+    Example::
+
+        ca = OcspPrivateCa(stack, "Ca", root_subject=CaSubject(common_name="Acme Root CA"))
+        cert = acm.PrivateCertificate(stack, "Server", domain_name="iot.example.com",
+                                      certificate_authority=ca.issuing_ca)
+        cert.node.add_dependency(ca.issuing_ca_activation)
+
+    :param scope: parent construct.
+    :param id: construct id.
+    :param hierarchy: which CAs to create. Default: ``CaHierarchy.ROOT_AND_ISSUING`` (root signs
+        a subordinate issuing CA; two CAs billed). ``ROOT_ONLY`` halves the cost.
+    :param root_subject: subject of the root CA. Default: ``CN=OCSP IoT Root CA``.
+    :param issuing_subject: subject of the issuing (subordinate) CA; must differ from the root's.
+        Default: the root subject with ``" Issuing CA"`` appended to its common name. Only with
+        ``ROOT_AND_ISSUING``.
+    :param key_algorithm: key pair of every CA. Default: ``KeyAlgorithm.EC_PRIME256V1``.
+    :param signing_algorithm: signature algorithm of every CA; its family (RSA or ECDSA) must
+        match the key. Default: derived from the key (``SHA256WITHECDSA`` for P-256,
+        ``SHA384WITHECDSA`` for P-384, ``SHA512WITHECDSA`` for P-521, ``SHA256WITHRSA`` for RSA).
+    :param root_validity: lifetime of the root CA certificate, a whole number of days between 1
+        and 36500. Default: 3650 days (10 years).
+    :param issuing_validity: lifetime of the issuing CA certificate, whole days, shorter than
+        ``root_validity``. Default: 1825 days (5 years). Only with ``ROOT_AND_ISSUING``.
+    :param usage_mode: Private CA usage mode of the issuing CA. Default:
+        ``UsageMode.GENERAL_PURPOSE``. A root with a subordinate is always general-purpose
+        (a short-lived CA must be the last in the hierarchy, and could not sign a subordinate
+        for longer than 7 days).
+        ``SHORT_LIVED_CERTIFICATE`` adds the warning ``ocsp-iot:shortLivedUsageMode``.
+    :param ocsp_custom_cname: host name (no scheme, no path) that replaces the AWS responder in
+        the OCSP URL of issued certificates; you must serve it with DNS and a proxy to the AWS
+        responder. Default: none, certificates carry the regional Private CA responder.
+    :param crl: also publish a CRL into an S3 bucket this construct creates. Default: ``False``.
+    :param crl_expiration: validity of each CRL, whole days between 1 and 5000. Default: 7 days.
+        Only with ``crl=True``.
+    :param crl_custom_cname: host name that serves the CRL bucket (e.g. a CloudFront
+        distribution you add); certificates then carry a CRL distribution point on it. Default:
+        none, and certificates carry no CRL distribution point, because the bucket is private.
+        Only with ``crl=True``.
+    :param allow_acm_renewal: add an ``AWS::ACMPCA::Permission`` letting ACM (this account only)
+        issue and renew private certificates from the issuing CA. Default: ``True`` (as the
+        console does); without it ACM private certificates silently stop renewing.
+    :param register_with_iot: register the issuing CA certificate with AWS IoT Core
+        (``AWS::IoT::CACertificate``, ``SNI_ONLY`` mode, no verification certificate), so that
+        device certificates can be registered against it. Default: ``False``.
+    :param removal_policy: applied to every CA, certificate, activation, permission, IoT
+        registration and the CRL bucket. Default: ``RemovalPolicy.RETAIN``: a deleted CA cannot
+        be recreated with the same key, and a CA must be disabled before it can be deleted.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        hierarchy: CaHierarchy = CaHierarchy.ROOT_AND_ISSUING,
+        root_subject: CaSubject | None = None,
+        issuing_subject: CaSubject | None = None,
+        key_algorithm: KeyAlgorithm = KeyAlgorithm.EC_PRIME256V1,
+        signing_algorithm: SigningAlgorithm | None = None,
+        root_validity: cdk.Duration | None = None,
+        issuing_validity: cdk.Duration | None = None,
+        usage_mode: UsageMode = UsageMode.GENERAL_PURPOSE,
+        ocsp_custom_cname: str | None = None,
+        crl: bool = False,
+        crl_expiration: cdk.Duration | None = None,
+        crl_custom_cname: str | None = None,
+        allow_acm_renewal: bool = True,
+        register_with_iot: bool = False,
+        removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
+    ) -> None:
+        super().__init__(scope, id)
+        settings = _pca_props.resolve(
+            id,
+            hierarchy=hierarchy,
+            root_subject=root_subject,
+            issuing_subject=issuing_subject,
+            key_algorithm=key_algorithm,
+            signing_algorithm=signing_algorithm,
+            root_validity=root_validity,
+            issuing_validity=issuing_validity,
+            usage_mode=usage_mode,
+            ocsp_custom_cname=ocsp_custom_cname,
+            crl=crl,
+            crl_expiration=crl_expiration,
+            crl_custom_cname=crl_custom_cname,
+            removal_policy=removal_policy,
+        )
+        if settings.usage_mode is UsageMode.SHORT_LIVED_CERTIFICATE:
+            warn(
+                self,
+                "shortLivedUsageMode",
+                "usage_mode is SHORT_LIVED_CERTIFICATE: certificates last at most 7 days, so "
+                "checking their revocation with OCSP adds latency and cost for little benefit. "
+                "OCSP stays enabled. Use UsageMode.GENERAL_PURPOSE for long-lived device "
+                "certificates, or acknowledge this warning.",
+            )
+        stack = cdk.Stack.of(self)
+        self.settings: _pca_props.CaSettings = settings
+        """The props after validation, with every default filled in."""
+        self.key_algorithm: KeyAlgorithm = settings.key_algorithm
+        self.signing_algorithm: SigningAlgorithm = settings.signing_algorithm
+        self.ocsp_responder_url: str = (
+            f"http://{settings.ocsp_custom_cname}"
+            if settings.ocsp_custom_cname is not None
+            else f"http://ocsp.acm-pca.{stack.region}.amazonaws.com"
+        )
+        """OCSP URL that certificates issued by these CAs carry in their AIA extension."""
+
+        self.crl_bucket: s3.Bucket | None = None
+        """The private bucket Private CA writes CRLs to (``crl=True`` only)."""
+        crl_policy: s3.BucketPolicy | None = None
+        if settings.crl_expiration_days is not None:
+            self.crl_bucket, crl_policy = self._create_crl_bucket(settings.removal_policy)
+        revocation = self._revocation(settings)
+
+        # Root CA: create, self-sign (RootCACertificate/V1), install.
+        self.root_ca: acmpca.CfnCertificateAuthority = self._create_ca(
+            "RootCa",
+            "ROOT",
+            settings.root_subject,
+            revocation,
+            crl_policy,
+            # A short-lived CA must be the last CA in the hierarchy.
+            usage=UsageMode.GENERAL_PURPOSE
+            if settings.issuing_subject is not None
+            else settings.usage_mode,
+        )
+        self.root_certificate: acmpca.CfnCertificate = self._issue_ca_certificate(
+            "RootCaCertificate",
+            csr=self.root_ca.attr_certificate_signing_request,
+            template=_TEMPLATE_ROOT,
+            days=settings.root_validity_days,
+        )
+        self.root_certificate_pem: str = self.root_certificate.attr_certificate
+        self.root_activation: acmpca.CfnCertificateAuthorityActivation = (
+            acmpca.CfnCertificateAuthorityActivation(
+                self,
+                "RootCaActivation",
+                certificate_authority_arn=self.root_ca.attr_arn,
+                certificate=self.root_certificate_pem,
+                status="ACTIVE",
+            )
+        )
+        owned: list[cdk.CfnResource] = [self.root_ca, self.root_certificate, self.root_activation]
+
+        # Issuing (subordinate) CA: signed by the root once the root is ACTIVE, then installed
+        # with the root as its chain.
+        self.subordinate_ca: acmpca.CfnCertificateAuthority | None = None
+        self.subordinate_certificate: acmpca.CfnCertificate | None = None
+        self.issuing_ca_activation: acmpca.CfnCertificateAuthorityActivation = self.root_activation
+        self.issuing_ca_certificate_pem: str = self.root_certificate_pem
+        self.certificate_chain_pem: str = self.root_certificate_pem
+        self.issuing_ca_arn: str = self.root_ca.attr_arn
+        if settings.issuing_subject is not None and settings.issuing_validity_days is not None:
+            sub = self._create_ca(
+                "IssuingCa",
+                "SUBORDINATE",
+                settings.issuing_subject,
+                revocation,
+                crl_policy,
+                usage=settings.usage_mode,
+            )
+            sub_certificate = self._issue_ca_certificate(
+                "IssuingCaCertificate",
+                csr=sub.attr_certificate_signing_request,
+                template=_TEMPLATE_SUBORDINATE,
+                days=settings.issuing_validity_days,
+            )
+            sub_certificate.node.add_dependency(self.root_activation)
+            sub_activation = acmpca.CfnCertificateAuthorityActivation(
+                self,
+                "IssuingCaActivation",
+                certificate_authority_arn=sub.attr_arn,
+                certificate=sub_certificate.attr_certificate,
+                certificate_chain=self.root_certificate_pem,
+                status="ACTIVE",
+            )
+            owned += [sub, sub_certificate, sub_activation]
+            self.subordinate_ca = sub
+            self.subordinate_certificate = sub_certificate
+            self.issuing_ca_activation = sub_activation
+            self.issuing_ca_certificate_pem = sub_certificate.attr_certificate
+            self.certificate_chain_pem = cdk.Fn.join(
+                "\n", [sub_certificate.attr_certificate, self.root_certificate_pem]
+            )
+            self.issuing_ca_arn = sub.attr_arn
+        self.issuing_ca: acmpca.ICertificateAuthority = (
+            acmpca.CertificateAuthority.from_certificate_authority_arn(
+                self, "IssuingCaRef", self.issuing_ca_arn
+            )
+        )
+        """The CA that issues device and server certificates (the subordinate, else the root).
+
+        It is usable once ``issuing_ca_activation`` is created: make whatever issues from it
+        depend on that (``cert.node.add_dependency(ca.issuing_ca_activation)``)."""
+
+        self.acm_permission: acmpca.CfnPermission | None = (
+            self._allow_acm(stack.account) if allow_acm_renewal else None
+        )
+        self.iot_ca_certificate: iot.CfnCACertificate | None = (
+            self._register_with_iot() if register_with_iot else None
+        )
+        owned += [r for r in (self.acm_permission, self.iot_ca_certificate) if r is not None]
+        for resource in owned:
+            resource.apply_removal_policy(settings.removal_policy)
+
+    def grant_issue_certificate(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` issue certificates from the issuing CA and fetch them.
+
+        Actions: ``acm-pca:IssueCertificate`` and ``acm-pca:GetCertificate``, on the issuing
+        CA's ARN only.
+        """
+        return iam.Grant.add_to_principal(
+            grantee=grantee, actions=list(_ISSUE_ACTIONS), resource_arns=[self.issuing_ca_arn]
+        )
+
+    def _allow_acm(self, account: str) -> acmpca.CfnPermission:
+        """ACM (of this account only) may issue and renew private certificates."""
+        permission = acmpca.CfnPermission(
+            self,
+            "AcmPermission",
+            certificate_authority_arn=self.issuing_ca_arn,
+            principal="acm.amazonaws.com",
+            actions=["IssueCertificate", "GetCertificate", "ListPermissions"],
+            source_account=account,
+        )
+        permission.node.add_dependency(self.issuing_ca_activation)
+        return permission
+
+    def _register_with_iot(self) -> iot.CfnCACertificate:
+        """The issuing CA in AWS IoT Core, SNI_ONLY: no proof-of-possession certificate needed."""
+        registration = iot.CfnCACertificate(
+            self,
+            "IotCaCertificate",
+            ca_certificate_pem=self.issuing_ca_certificate_pem,
+            status="ACTIVE",
+            certificate_mode="SNI_ONLY",
+        )
+        registration.node.add_dependency(self.issuing_ca_activation)
+        return registration
+
+    def _create_ca(
+        self,
+        id: str,
+        ca_type: str,
+        subject: CaSubject,
+        revocation: acmpca.CfnCertificateAuthority.RevocationConfigurationProperty,
+        crl_policy: s3.BucketPolicy | None,
+        *,
+        usage: UsageMode,
+    ) -> acmpca.CfnCertificateAuthority:
+        ca = acmpca.CfnCertificateAuthority(
+            self,
+            id,
+            type=ca_type,
+            key_algorithm=self.settings.key_algorithm.value,
+            signing_algorithm=self.settings.signing_algorithm.value,
+            subject=subject.to_cfn(),
+            usage_mode=usage.value,
+            revocation_configuration=revocation,
+        )
+        if crl_policy is not None:
+            # Private CA checks that it may write to the bucket when the CA is created.
+            ca.node.add_dependency(crl_policy)
+        return ca
+
+    def _issue_ca_certificate(
+        self, id: str, *, csr: str, template: str, days: int
+    ) -> acmpca.CfnCertificate:
+        """A CA certificate signed by the root (both CAs share the signing algorithm)."""
+        return acmpca.CfnCertificate(
+            self,
+            id,
+            certificate_authority_arn=self.root_ca.attr_arn,
+            certificate_signing_request=csr,
+            signing_algorithm=self.settings.signing_algorithm.value,
+            template_arn=cdk.Fn.sub(template),
+            validity=acmpca.CfnCertificate.ValidityProperty(type="DAYS", value=days),
+        )
+
+    def _revocation(
+        self, settings: _pca_props.CaSettings
+    ) -> acmpca.CfnCertificateAuthority.RevocationConfigurationProperty:
+        crl_configuration = None
+        if self.crl_bucket is not None:
+            crl_configuration = acmpca.CfnCertificateAuthority.CrlConfigurationProperty(
+                enabled=True,
+                expiration_in_days=settings.crl_expiration_days,
+                s3_bucket_name=self.crl_bucket.bucket_name,
+                # Required with S3 Block Public Access: the bucket owner owns each CRL.
+                s3_object_acl="BUCKET_OWNER_FULL_CONTROL",
+                custom_cname=settings.crl_custom_cname,
+                # The bucket is private: without a CNAME in front of it, a distribution point
+                # would send relying parties to a URL that always answers 403.
+                crl_distribution_point_extension_configuration=_CdpConfig(
+                    omit_extension=settings.crl_custom_cname is None
+                ),
+            )
+        return acmpca.CfnCertificateAuthority.RevocationConfigurationProperty(
+            ocsp_configuration=acmpca.CfnCertificateAuthority.OcspConfigurationProperty(
+                enabled=True, ocsp_custom_cname=settings.ocsp_custom_cname
+            ),
+            crl_configuration=crl_configuration,
+        )
+
+    def _create_crl_bucket(
+        self, removal_policy: cdk.RemovalPolicy
+    ) -> tuple[s3.Bucket, s3.BucketPolicy]:
+        bucket = s3.Bucket(
+            self,
+            "CrlBucket",
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            removal_policy=removal_policy,
+        )
+        stack = cdk.Stack.of(self)
+        # Scoped to the Private CAs of this account and Region. The exact CA ARN would make a
+        # cycle: Private CA checks this policy when the CA is created, so the policy comes first.
+        conditions = {
+            "StringEquals": {"aws:SourceAccount": stack.account},
+            "ArnLike": {
+                "aws:SourceArn": stack.format_arn(
+                    service="acm-pca",
+                    resource="certificate-authority",
+                    resource_name="*",
+                    arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME,
+                )
+            },
+        }
+        principal = iam.ServicePrincipal(_PCA_SERVICE_PRINCIPAL)
+        bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="PrivateCaWritesCrls",
+                principals=[principal],
+                actions=["s3:PutObject", "s3:PutObjectAcl"],
+                resources=[bucket.arn_for_objects("crl/*")],
+                conditions=conditions,
+            )
+        )
+        bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="PrivateCaReadsBucketAcl",
+                principals=[principal],
+                actions=["s3:GetBucketAcl", "s3:GetBucketLocation"],
+                resources=[bucket.bucket_arn],
+                conditions=conditions,
+            )
+        )
+        policy = bucket.policy
+        if policy is None:  # pragma: no cover - add_to_resource_policy always creates one
+            raise RuntimeError("the CRL bucket has no bucket policy")
+        cdk.Validations.of(bucket).acknowledge(
+            cdk.Acknowledgment(
+                id="AwsSolutions-S1",
+                reason="The CRL bucket only holds CRLs that Private CA writes (CloudTrail records "
+                "the CA's actions); add server access logs if you need per-request records.",
+            )
+        )
+        return bucket, policy

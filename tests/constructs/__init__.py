@@ -1,0 +1,1 @@
+"""Tests of the CDK constructs: fine-grained template assertions, failures, snapshots."""

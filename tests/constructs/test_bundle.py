@@ -1,0 +1,562 @@
+"""The pre-auth Lambda bundle: built locally (never Docker) for the function's architecture.
+
+Two real Python 3.14 bundles (arm64, x86_64) come out of a CDK synth with bundling on; their
+native libraries and wheel tags are checked. The clean-interpreter test builds the same bundle
+(same code path, ``build_bundle``) for the interpreter running the tests, then imports the
+handler in ``python -I -S`` with only the bundle on ``sys.path`` and has it answer real events,
+one of which needs a real OCSP round trip to a responder on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_certificatemanager as acm
+from aws_cdk import aws_lambda as lambda_
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509 import ocsp
+from cryptography.x509.oid import NameOID
+
+from ocsp_iot_constructs._assets import lambda_requirements_file, lambda_source_dir
+from ocsp_iot_constructs._bundling import (
+    NO_DOCKER_IMAGE,
+    BundlePlatform,
+    BundleSpec,
+    build_bundle,
+    preauth_code,
+    python_version_of,
+)
+from ocsp_iot_constructs.ocsp_validating_domain import (
+    RUNTIME,
+    OcspValidatingDomain,
+    TrustedCa,
+)
+from tests.support import new_app
+
+pytestmark = pytest.mark.slow
+
+ELF_MAGIC = b"\x7fELF"
+EM_AARCH64 = 0xB7
+EM_X86_64 = 0x3E
+#: Native libraries that must exist in every bundle: (glob, what loads it).
+NATIVE_LIBRARIES = ("cryptography/hazmat/bindings/_rust*.so", "_cffi_backend*.so")
+
+
+def elf_machine(path: Path) -> int:
+    """The ELF header's ``e_machine`` (offset 18, 2 bytes, byte order from ``EI_DATA``)."""
+    header = path.read_bytes()[:20]
+    assert header[:4] == ELF_MAGIC, f"{path.name} is not an ELF file"
+    byteorder = "little" if header[5] == 1 else "big"
+    return int.from_bytes(header[18:20], byteorder)
+
+
+def wheel_tags(bundle: Path) -> dict[str, list[str]]:
+    """``{distribution: [Tag, ...]}`` from each ``*.dist-info/WHEEL`` in the bundle."""
+    tags: dict[str, list[str]] = {}
+    for wheel in sorted(bundle.glob("*.dist-info/WHEEL")):
+        lines = wheel.read_text().splitlines()
+        tags[wheel.parent.name.split("-")[0]] = [
+            line.split(":", 1)[1].strip() for line in lines if line.startswith("Tag:")
+        ]
+    return tags
+
+
+def tree_size(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+# --------------------------------------------------------------------------------------------
+# The real 3.14 bundles, produced by CDK's local bundling through the construct
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ca_pem() -> str:
+    key = ec.generate_private_key(ec.SECP256R1())
+    return _self_signed_ca(key, "Bundle Test CA").public_bytes(serialization.Encoding.PEM).decode()
+
+
+@pytest.fixture(scope="module")
+def synthesized_bundles(ca_pem: str) -> dict[str, Path]:
+    """``{"arm64": <asset dir>, "x86_64": <asset dir>}`` from one synth with bundling on."""
+    app = new_app(bundle=True)
+    stack = cdk.Stack(
+        app, "Bundles", env=cdk.Environment(account="123456789012", region="eu-west-1")
+    )
+    cert = acm.Certificate.from_certificate_arn(
+        stack, "Cert", "arn:aws:acm:eu-west-1:123456789012:certificate/abc"
+    )
+    domains = {
+        arch.name: OcspValidatingDomain(
+            stack,
+            f"Domain-{arch.name}",
+            domain_name=f"{arch.name.replace('_', '-')}.example.com",
+            server_certificate=cert,
+            trusted_cas=[TrustedCa.from_pem(ca_pem, ocsp_responder_url="http://ocsp.example.com")],
+            architecture=arch,
+            alarms=False,
+        )
+        for arch in (lambda_.Architecture.ARM_64, lambda_.Architecture.X86_64)
+    }
+    assembly = app.synth()
+    template = assembly.get_stack_by_name("Bundles").template
+    bundles: dict[str, Path] = {}
+    for name, domain in domains.items():
+        logical_id = stack.get_logical_id(domain.function.node.default_child)  # type: ignore[arg-type]
+        key = template["Resources"][logical_id]["Properties"]["Code"]["S3Key"]
+        bundles[name] = Path(assembly.directory) / f"asset.{key.removesuffix('.zip')}"
+    return bundles
+
+
+@pytest.mark.parametrize(("arch", "machine"), [("arm64", EM_AARCH64), ("x86_64", EM_X86_64)])
+def test_native_libraries_match_the_function_architecture(
+    synthesized_bundles: dict[str, Path], arch: str, machine: int
+) -> None:
+    bundle = synthesized_bundles[arch]
+    for pattern in NATIVE_LIBRARIES:
+        found = sorted(bundle.glob(pattern))
+        assert found, f"{pattern} missing from the {arch} bundle"
+        for library in found:
+            assert elf_machine(library) == machine, f"{library.name}: wrong architecture"
+    # every native library of the bundle, not only the two named ones
+    every = sorted(bundle.rglob("*.so"))
+    assert len(every) >= 2
+    assert {elf_machine(p) for p in every} == {machine}
+    # cffi's extension is built for CPython 3.14 exactly (an abi3 library has no version)
+    assert [p.name for p in bundle.glob("_cffi_backend*.so")] == [
+        f"_cffi_backend.cpython-314-{'aarch64' if arch == 'arm64' else 'x86_64'}-linux-gnu.so"
+    ]
+
+
+@pytest.mark.parametrize("arch", ["arm64", "x86_64"])
+def test_wheel_tags_fit_python_3_14_on_the_function_architecture(
+    synthesized_bundles: dict[str, Path], arch: str
+) -> None:
+    machine = "aarch64" if arch == "arm64" else "x86_64"
+    tags = wheel_tags(synthesized_bundles[arch])
+    assert {"cryptography", "cffi", "requests"} <= set(tags)
+    for distribution, dist_tags in tags.items():
+        assert dist_tags, distribution
+        for tag in dist_tags:
+            python, abi, platform = tag.split("-")
+            assert python in {"py3", "cp314"} or re.fullmatch(r"cp3\d+", python), tag
+            if abi == "abi3":
+                assert int(python.removeprefix("cp3")) <= 14, tag
+            else:
+                assert abi in {"none", "cp314"}, tag
+            assert platform == "any" or platform.endswith(machine), tag
+        # a wheel may list several platforms; pip chose it for one that manylinux2014
+        # (glibc 2.17) covers
+        assert any(
+            t.endswith("-any") or re.search(r"-manylinux(2014|_2_(1[0-7]|[5-9]))_", t)
+            for t in dist_tags
+        ), (distribution, dist_tags)
+    assert any(t.startswith("cp314-cp314-") for t in tags["cffi"])
+
+
+@pytest.mark.parametrize("arch", ["arm64", "x86_64"])
+def test_bundle_holds_the_code_and_nothing_else(
+    synthesized_bundles: dict[str, Path], arch: str
+) -> None:
+    bundle = synthesized_bundles[arch]
+    source = lambda_source_dir()
+    assert (bundle / "preauth_handler.py").read_bytes() == (
+        source / "preauth_handler.py"
+    ).read_bytes()
+    for module in (source / "ocsp_core").glob("*.py"):
+        assert (bundle / "ocsp_core" / module.name).read_bytes() == module.read_bytes()
+    assert not (bundle / "bin").exists()
+    assert not (bundle / "requirements.txt").exists()
+    assert not (bundle / "ruff.toml").exists()
+    assert not list(bundle.rglob("__pycache__"))
+    assert not list(bundle.rglob("*.pyc"))
+    assert not [p for p in bundle.rglob("tests") if p.is_dir()]
+    assert not list(bundle.glob("*.dist-info/RECORD"))
+    # license files survive the pruning
+    assert list(bundle.glob("cryptography-*.dist-info/licenses/*"))
+
+
+def test_architectures_get_distinct_bundles(synthesized_bundles: dict[str, Path]) -> None:
+    assert synthesized_bundles["arm64"] != synthesized_bundles["x86_64"]
+
+
+def test_bundling_never_falls_back_to_docker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failing local bundle is an error that names the cause; ``docker`` is never run."""
+    broken = tmp_path / "requirements.txt"
+    broken.write_text("this-distribution-does-not-exist-ocsp-iot==0.0.0\n")
+    app = new_app(bundle=True)
+    stack = cdk.Stack(app, "Broken")
+    # A PATH without docker: had CDK fallen back to Docker, the error would be about docker.
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    with pytest.raises(RuntimeError) as failure:
+        lambda_.Function(
+            stack,
+            "F",
+            runtime=RUNTIME,
+            handler="preauth_handler.handler",
+            code=preauth_code(
+                architecture=lambda_.Architecture.ARM_64,
+                runtime=RUNTIME,
+                requirements_file=broken,
+            ),
+        )
+    message = str(failure.value)
+    assert "pip failed" in message
+    assert "manylinux2014_aarch64 / Python 3.14" in message
+    assert "this-distribution-does-not-exist-ocsp-iot" in message
+    assert "docker" not in message.lower().replace(NO_DOCKER_IMAGE, "")
+
+
+def test_python_version_and_platform_follow_the_function() -> None:
+    assert python_version_of(lambda_.Runtime.PYTHON_3_14) == "3.14"
+    assert python_version_of(lambda_.Runtime.PYTHON_3_11) == "3.11"
+    with pytest.raises(ValueError, match="must be a Python runtime"):
+        python_version_of(lambda_.Runtime.NODEJS_22_X)
+    assert BundlePlatform.of(lambda_.Architecture.ARM_64).pip_platform == "manylinux2014_aarch64"
+    assert BundlePlatform.of(lambda_.Architecture.X86_64).elf_machine == EM_X86_64
+
+
+# --------------------------------------------------------------------------------------------
+# Clean interpreter: the handler imports and answers from the bundle alone
+# --------------------------------------------------------------------------------------------
+
+
+def _self_signed_ca(key: ec.EllipticCurvePrivateKey, name: str) -> x509.Certificate:
+    now = dt.datetime.now(dt.UTC)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+
+
+def _device(
+    ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, ocsp_url: str
+) -> x509.Certificate:
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "device-1")]))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=7))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .add_extension(
+            x509.AuthorityInformationAccess(
+                [
+                    x509.AccessDescription(
+                        x509.oid.AuthorityInformationAccessOID.OCSP,
+                        x509.UniformResourceIdentifier(ocsp_url),
+                    )
+                ]
+            ),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+
+
+class _GoodResponder:
+    """A real OCSP responder on 127.0.0.1 that answers GOOD for any certificate of one CA."""
+
+    def __init__(self, ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey) -> None:
+        self.requests = 0
+        responder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = min(int(self.headers.get("Content-Length", "0")), 65536)
+                request = ocsp.load_der_ocsp_request(self.rfile.read(length))
+                responder.requests += 1
+                now = dt.datetime.now(dt.UTC)
+                body = (
+                    ocsp.OCSPResponseBuilder()
+                    .add_response_by_hash(
+                        issuer_name_hash=request.issuer_name_hash,
+                        issuer_key_hash=request.issuer_key_hash,
+                        serial_number=request.serial_number,
+                        algorithm=request.hash_algorithm,
+                        cert_status=ocsp.OCSPCertStatus.GOOD,
+                        this_update=now - dt.timedelta(minutes=1),
+                        next_update=now + dt.timedelta(hours=1),
+                        revocation_time=None,
+                        revocation_reason=None,
+                    )
+                    .responder_id(ocsp.OCSPResponderEncoding.HASH, ca)
+                    .sign(ca_key, hashes.SHA256())
+                    .public_bytes(serialization.Encoding.DER)
+                )
+                self.send_response(200)
+                self.send_header("Content-Type", "application/ocsp-response")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/ocsp"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def host_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The x86_64 bundle for the running interpreter's version (same code as the real one)."""
+    if BundlePlatform.X86_64.elf_machine != EM_X86_64 or os.uname().machine != "x86_64":
+        pytest.skip("the clean-interpreter bundle test runs on x86_64 hosts")
+    out = tmp_path_factory.mktemp("bundle-host") / "asset"
+    build_bundle(
+        BundleSpec(
+            source_dir=lambda_source_dir(),
+            requirements_file=lambda_requirements_file(),
+            platform=BundlePlatform.X86_64,
+            python_version=f"{sys.version_info.major}.{sys.version_info.minor}",
+        ),
+        out,
+    )
+    return out
+
+
+_PROBE = """
+import json, sys, time
+bundle = sys.argv[1]
+assert not any("site-packages" in p for p in sys.path), sys.path
+sys.path.insert(0, bundle)
+started = time.perf_counter()
+import preauth_handler
+import_ms = (time.perf_counter() - started) * 1000
+import cryptography, requests, _cffi_backend
+modules = {m: sys.modules[m].__file__ for m in ("cryptography", "requests", "_cffi_backend",
+                                                 "preauth_handler", "charset_normalizer")
+           if m in sys.modules}
+answers = [preauth_handler.handler(json.loads(e), None) for e in sys.argv[2:]]
+print(json.dumps({"import_ms": import_ms, "modules": modules, "answers": answers}))
+"""
+
+
+def _run_clean(bundle: Path, events: list[dict[str, Any]], env: dict[str, str]) -> dict[str, Any]:
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", _PROBE, str(bundle), *map(json.dumps, events)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=bundle,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    probe: dict[str, Any] = json.loads(lines[-1])
+    probe["log_lines"] = [json.loads(line) for line in lines[:-1] if line.startswith("{")]
+    probe["stderr"] = result.stderr
+    return probe
+
+
+@pytest.fixture(scope="module")
+def pki() -> Iterator[tuple[x509.Certificate, ec.EllipticCurvePrivateKey]]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    yield _self_signed_ca(key, "Clean Interpreter CA"), key
+
+
+def test_handler_answers_from_the_bundle_in_a_clean_interpreter(
+    host_bundle: Path, pki: tuple[x509.Certificate, ec.EllipticCurvePrivateKey]
+) -> None:
+    ca, ca_key = pki
+    responder = _GoodResponder(ca, ca_key)
+    try:
+        device = _device(ca, ca_key, responder.url)
+        rogue_key = ec.generate_private_key(ec.SECP256R1())
+        rogue = _self_signed_ca(rogue_key, "Rogue CA")
+        stranger = _device(rogue, rogue_key, responder.url)
+
+        def pem(cert: x509.Certificate) -> str:
+            return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+        def event(cert: x509.Certificate) -> dict[str, Any]:
+            return {
+                "connectionMetadata": {"id": "conn-1"},
+                "principalId": "p",
+                "serverName": "devices.example.com",
+                "clientCertificateChain": [pem(cert)],
+            }
+
+        env = {
+            "TRUSTED_CA_PEM": pem(ca),
+            "OCSP_ALLOWED_URLS": responder.url,
+            "OCSP_TIMEOUT_SECONDS": "2",
+            "OCSP_DEADLINE_SECONDS": "3",
+            "AWS_LAMBDA_FUNCTION_NAME": "bundle-test",
+        }
+        probe = _run_clean(host_bundle, [event(device), event(stranger), {"not": "an event"}], env)
+    finally:
+        responder.close()
+    assert probe["answers"] == [
+        {"isAuthenticated": True},
+        {"isAuthenticated": False},
+        {"isAuthenticated": False},
+    ]
+    assert responder.requests == 1  # only the trusted device reached the responder
+    for module, path in probe["modules"].items():
+        assert Path(path).is_relative_to(host_bundle), (module, path)
+    reasons = [line.get("reason") for line in probe["log_lines"]]
+    assert reasons == ["GOOD", "UNTRUSTED_ISSUER", "MALFORMED_EVENT"]
+    # Reported by the lead: the cold import time of the handler from the bundle.
+    print(f"\ncold import of preauth_handler from the bundle: {probe['import_ms']:.0f} ms")
+
+
+def test_cold_import_time_and_bundle_size(
+    host_bundle: Path, synthesized_bundles: dict[str, Path]
+) -> None:
+    """Figures for the report; bounds are generous (a regression guard, not a benchmark)."""
+    started = time.perf_counter()
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-I",
+            "-S",
+            "-X",
+            "importtime",
+            "-c",
+            f"import sys; sys.path.insert(0, {str(host_bundle)!r}); import preauth_handler",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=host_bundle,
+        env={"PYTHONPATH": ""},
+        check=False,
+    )
+    wall_ms = (time.perf_counter() - started) * 1000
+    assert result.returncode == 0, result.stderr
+    cumulative = [
+        int(m.group(1))
+        for m in re.finditer(
+            r"import time:\s+\d+ \|\s+(\d+) \| preauth_handler$", result.stderr, re.M
+        )
+    ]
+    assert cumulative, result.stderr[-2000:]
+    sizes = {arch: tree_size(path) for arch, path in synthesized_bundles.items()}
+    print(
+        f"\nimporttime preauth_handler: {cumulative[0] / 1000:.0f} ms cumulative "
+        f"(process {wall_ms:.0f} ms); unzipped bundle: "
+        + ", ".join(f"{a} {s / 1_000_000:.1f} MB" for a, s in sizes.items())
+    )
+    assert cumulative[0] < 5_000_000  # microseconds
+    for size in sizes.values():
+        assert 1_000_000 < size < 50_000_000  # Lambda allows 250 MB unzipped
+
+
+# --------------------------------------------------------------------------------------------
+# Asset hash
+# --------------------------------------------------------------------------------------------
+
+
+def _code_keys(
+    source_dir: Path | None = None, *, requirements: Path | None = None, bundle: bool = False
+) -> dict[str, str]:
+    app = new_app(bundle=bundle)
+    stack = cdk.Stack(app, "Hash")
+    for arch in (lambda_.Architecture.ARM_64, lambda_.Architecture.X86_64):
+        lambda_.Function(
+            stack,
+            arch.name,
+            runtime=RUNTIME,
+            handler="preauth_handler.handler",
+            code=preauth_code(
+                architecture=arch,
+                runtime=RUNTIME,
+                source_dir=source_dir,
+                requirements_file=requirements,
+            ),
+        )
+    template = app.synth().get_stack_by_name("Hash").template
+    return {
+        logical_id: resource["Properties"]["Code"]["S3Key"]
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Lambda::Function"
+    }
+
+
+def test_asset_hash_is_stable_and_follows_the_architecture(tmp_path: Path) -> None:
+    first = _code_keys()
+    assert len(set(first.values())) == 2  # arm64 and x86_64 never share a bundle
+    assert _code_keys() == first  # a second synth (new jsii objects) hashes the same
+    # Byte code, caches and tests next to the source do not change the asset
+    copy = tmp_path / "lambda_src"
+    shutil.copytree(lambda_source_dir(), copy)
+    (copy / "__pycache__").mkdir(exist_ok=True)
+    (copy / "__pycache__" / "preauth_handler.cpython-311.pyc").write_bytes(b"noise")
+    (copy / "tests").mkdir()
+    (copy / "tests" / "test_x.py").write_text("x = 1\n")
+    assert _code_keys(copy) == first
+    # a new pin in requirements.txt (not itself deployed) makes a new asset
+    pins = tmp_path / "requirements.txt"
+    pins.write_text(lambda_requirements_file().read_text() + "idna==3.10\n")
+    assert set(_code_keys(copy, requirements=pins).values()).isdisjoint(first.values())
+    # ... while a change to the code does
+    (copy / "preauth_handler.py").write_text(
+        (copy / "preauth_handler.py").read_text() + "\n# changed\n"
+    )
+    changed = _code_keys(copy)
+    assert set(changed.values()).isdisjoint(first.values())
+
+
+def test_asset_hash_is_the_same_with_and_without_bundling(
+    synthesized_bundles: dict[str, Path],
+) -> None:
+    """``cdk diff`` on a stack whose bundling is skipped shows the same code version."""
+    unbundled = set(_code_keys().values())
+    bundled = {path.name.removeprefix("asset.") + ".zip" for path in synthesized_bundles.values()}
+    assert bundled == unbundled

@@ -1,0 +1,85 @@
+"""Fixtures for the Lambda tests: ``lambda_src`` on ``sys.path``, the test PKI, a clean handler."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .harness import Invoker, settings_env
+from .pki import Issued, Pki, build_pki
+
+LAMBDA_SRC = Path(__file__).resolve().parents[2] / "lambda_src"
+if str(LAMBDA_SRC) not in sys.path:
+    sys.path.insert(0, str(LAMBDA_SRC))
+
+#: Environment variables the handler reads besides ``OCSP_*``.
+_OTHER_HANDLER_ENV = ("TRUSTED_CA_PEM", "AWS_LAMBDA_FUNCTION_NAME")
+
+
+@pytest.fixture(scope="session")
+def pki() -> Pki:
+    """One PKI for the whole session (keys are fresh per run)."""
+    return build_pki()
+
+
+def _reset_handler() -> None:
+    # Import only when the module exists; an import error inside it must still fail loudly.
+    if importlib.util.find_spec("preauth_handler") is not None:
+        importlib.import_module("preauth_handler").reset()
+
+
+@pytest.fixture(autouse=True)
+def _clean_handler(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every test starts with no OCSP_* settings and an empty handler cache, and leaves none."""
+    for name in list(os.environ):
+        if name.startswith("OCSP_") or name in _OTHER_HANDLER_ENV:
+            monkeypatch.delenv(name)
+    _reset_handler()
+    yield
+    _reset_handler()
+
+
+@pytest.fixture
+def handler_module() -> Any:
+    """The pre-auth handler module (tests skip until it exists)."""
+    return pytest.importorskip("preauth_handler")
+
+
+@pytest.fixture
+def invoke(handler_module: Any, capsys: pytest.CaptureFixture[str], caplog: Any) -> Invoker:
+    """``invoke(event) -> Outcome``: the answer (checked to be one of the two dicts) and log."""
+    return Invoker(handler_module, capsys, caplog)
+
+
+@pytest.fixture
+def configure(monkeypatch: pytest.MonkeyPatch, handler_module: Any) -> Callable[..., None]:
+    """``configure(trusted=[...], allowed=[...], responder_url=None, **OCSP_X=value)``.
+
+    Replaces the handler's environment (every OCSP_* not given is unset) and resets it.
+    """
+
+    def apply(
+        *,
+        trusted: list[Issued],
+        allowed: list[str] | tuple[str, ...] = (),
+        responder_url: str | None = None,
+        **extra: str | int | float,
+    ) -> None:
+        for name in list(os.environ):
+            if name.startswith("OCSP_") or name in _OTHER_HANDLER_ENV:
+                monkeypatch.delenv(name)
+        env = settings_env(
+            trusted=trusted, allowed=allowed, responder_url=responder_url, extra=extra
+        )
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        handler_module.reset()
+
+    return apply

@@ -1,0 +1,99 @@
+"""Helpers for the ``test_unit_*`` modules: OCSP responses built with ``OCSPResponseBuilder``,
+signed by real keys, with every field under the test's control."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509 import ocsp
+from ocsp_core.config import Settings
+
+from .pki import Issued, Pki
+
+#: A fixed "now" for the unit tests (the test PKI is valid from an hour ago for 30 days).
+NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+#: The CertID hash RFC 5019 responders use (not a signature hash).
+SHA1 = hashes.SHA1()  # noqa: S303
+
+STATUS = {
+    "good": ocsp.OCSPCertStatus.GOOD,
+    "revoked": ocsp.OCSPCertStatus.REVOKED,
+    "unknown": ocsp.OCSPCertStatus.UNKNOWN,
+}
+
+
+def respond(
+    device: Issued,
+    issuer: Issued,
+    *,
+    signer: Issued | None = None,
+    status: str = "good",
+    cert_id_hash: hashes.HashAlgorithm | None = None,
+    serial: int | None = None,
+    cert_id_issuer: x509.Certificate | None = None,
+    this_update: dt.datetime | None = None,
+    next_update: dt.datetime | str | None = "default",
+    responder_by: str = "name",
+    certs: list[x509.Certificate] | None = None,
+    include_signer: bool = True,
+    nonce: bytes | None = None,
+    signature_hash: hashes.HashAlgorithm | None = None,
+    revocation_reason: x509.ReasonFlags | None = None,
+) -> bytes:
+    """DER of a successful basic OCSP response about ``device`` (issued by ``issuer``).
+
+    Defaults: signed by ``issuer`` with SHA-256, SHA-1 CertID, thisUpdate a minute before
+    ``NOW``, nextUpdate five minutes after, ResponderID by name, signer certificate included
+    when it is not the issuer.
+    """
+    signer = signer or issuer
+    algorithm = cert_id_hash or SHA1
+    this = this_update if this_update is not None else NOW - dt.timedelta(minutes=1)
+    nxt = NOW + dt.timedelta(minutes=5) if next_update == "default" else next_update
+    assert nxt is None or isinstance(nxt, dt.datetime)
+    id_issuer = cert_id_issuer if cert_id_issuer is not None else issuer.cert
+    probe = ocsp.OCSPRequestBuilder().add_certificate(device.cert, id_issuer, algorithm).build()
+    revoked = status == "revoked"
+    builder = ocsp.OCSPResponseBuilder().add_response_by_hash(
+        issuer_name_hash=probe.issuer_name_hash,
+        issuer_key_hash=probe.issuer_key_hash,
+        serial_number=device.serial if serial is None else serial,
+        algorithm=algorithm,
+        cert_status=STATUS[status],
+        this_update=this,
+        next_update=nxt,
+        revocation_time=NOW - dt.timedelta(hours=1) if revoked else None,
+        revocation_reason=revocation_reason if revoked else None,
+    )
+    encoding = (
+        ocsp.OCSPResponderEncoding.HASH
+        if responder_by == "key"
+        else ocsp.OCSPResponderEncoding.NAME
+    )
+    builder = builder.responder_id(encoding, signer.cert)
+    included = list(certs or [])
+    if include_signer and signer is not issuer and signer.cert not in included:
+        included.insert(0, signer.cert)
+    if included:
+        builder = builder.certificates(included)
+    if nonce is not None:
+        builder = builder.add_extension(x509.OCSPNonce(nonce), critical=False)
+    response = builder.sign(signer.key, signature_hash or hashes.SHA256())
+    return response.public_bytes(serialization.Encoding.DER)
+
+
+def unsuccessful(status: ocsp.OCSPResponseStatus) -> bytes:
+    built = ocsp.OCSPResponseBuilder.build_unsuccessful(status)
+    return built.public_bytes(serialization.Encoding.DER)
+
+
+def settings_for(pki: Pki, *, allowed: tuple[str, ...] = (), **overrides: object) -> Settings:
+    """``Settings`` trusting ``issuing_ca`` and ``rsa_ca``, defaults otherwise."""
+    values: dict[str, object] = {
+        "trusted_cas": (pki.issuing_ca.cert, pki.rsa_ca.cert),
+        "allowed_urls": frozenset(allowed),
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]

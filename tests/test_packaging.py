@@ -1,0 +1,111 @@
+"""The distribution: wheel contents; constructs used from an installed wheel, not a checkout."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import sysconfig
+import tomllib
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.support import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), "."],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    (built,) = out.glob("ocsp_iot_constructs-*.whl")
+    return built
+
+
+def test_wheel_carries_the_lambda_code(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "ocsp_iot_constructs/py.typed" in names
+    assert "ocsp_iot_constructs/_lambda_src/preauth_handler.py" in names
+    assert "ocsp_iot_constructs/_lambda_src/requirements.txt" in names
+    assert any(n.startswith("ocsp_iot_constructs/_lambda_src/ocsp_core/") for n in names)
+    # nothing of the checkout's test or tooling trees leaks into the wheel
+    assert not [n for n in names if n.startswith(("tests/", "bench/", "node_modules/"))]
+    assert not [n for n in names if "__pycache__" in n]
+
+
+def test_constructs_synthesize_from_an_installed_wheel(wheel: Path, tmp_path: Path) -> None:
+    # GIVEN a throwaway venv holding only our wheel; its dependencies (aws-cdk-lib, ...) come from
+    # the dev venv's site-packages as a plain path entry, so the dev venv's editable install of
+    # this project (a .pth there) is NOT processed and the checkout is never on sys.path.
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=False).create(env_dir)
+    py = env_dir / "bin" / "python"
+    target = subprocess.run(
+        [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    (Path(target) / "zz_dev_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--quiet",
+            "--target",
+            target,
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    script = tmp_path / "synth_from_wheel.py"
+    script.write_text(
+        (ROOT / "tests" / "data" / "synth_from_wheel.py").read_text(), encoding="utf-8"
+    )
+    work = tmp_path / "work"
+    work.mkdir()
+
+    # WHEN a user's app synthesizes a stack with the library's constructs
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    result = subprocess.run(
+        [str(py), "-I", str(script)], cwd=work, env=env, capture_output=True, text=True, check=False
+    )
+
+    # THEN the constructs came from the wheel and found their Lambda code inside it
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+    assert lines["package"].startswith(target), lines
+    assert Path(lines["lambda_src"]) == Path(target) / "ocsp_iot_constructs" / "_lambda_src"
+    assert str(ROOT) not in lines["package"]
+    assert int(lines["resources"]) > 0
+
+
+def test_lambda_requirements_match_dev_pins() -> None:
+    """The Lambda is tested with the same cryptography/requests it is bundled with."""
+    pins = {}
+    for raw in (ROOT / "lambda_src" / "requirements.txt").read_text().splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line:
+            name, version = line.split("==")
+            pins[name.lower()] = version
+    dev = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"][
+        "dev"
+    ]
+    dev_pins = dict(re.fullmatch(r"([A-Za-z0-9_.-]+)==(\S+)", d).groups() for d in dev)
+    assert pins, "lambda_src/requirements.txt pins nothing"
+    for name, version in pins.items():
+        assert dev_pins.get(name) == version, f"{name}: lambda {version}, dev {dev_pins.get(name)}"
