@@ -12,7 +12,6 @@ NODE_BIN := $(CURDIR)/node_modules/.bin
 # not on whatever `node` the machine has (Node 20 is end-of-life and prints a banner on every synth).
 export JSII_NODE := $(NODE_BIN)/node
 export PATH := $(NODE_BIN):$(PATH)
-export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 # Debian packages the tests need (real OCSP responder and TLS tools).
 DEB_PACKAGES := openssl
 

@@ -91,7 +91,11 @@ def test_constructs_synthesize_from_an_installed_wheel(wheel: Path, tmp_path: Pa
     assert lines["package"].startswith(target), lines
     assert Path(lines["lambda_src"]) == Path(target) / "ocsp_iot_constructs" / "_lambda_src"
     assert str(ROOT) not in lines["package"]
-    assert int(lines["resources"]) > 0
+    assert {"AWS::IoT::DomainConfiguration", "AWS::ACMPCA::CertificateAuthority"} <= set(
+        lines["types"].split(",")
+    )
+    (asset_path,) = lines["asset_paths"].split(";")
+    assert Path(asset_path) == Path(lines["lambda_src"]), lines
 
 
 def test_lambda_requirements_match_dev_pins() -> None:
