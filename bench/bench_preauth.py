@@ -68,18 +68,18 @@ def _summary(samples: list[float]) -> dict[str, float]:
     }
 
 
-def _configure(pki: Any, url: str) -> None:
-    os.environ["TRUSTED_CA_PEM"] = pki.issuing_ca.pem.decode()
+def _configure(ca: Any, url: str) -> None:
+    os.environ["TRUSTED_CA_PEM"] = ca.pem.decode()
     os.environ["OCSP_ALLOWED_URLS"] = url
     os.environ["OCSP_TIMEOUT_SECONDS"] = "2"
     os.environ["OCSP_DEADLINE_SECONDS"] = "4"
     preauth.reset()
 
 
-def bench_hits(pki: Any, responder: Any, count: int) -> dict[str, float]:
-    device = pki.issue_device(ocsp_url=responder.url)
+def bench_hits(pki: Any, ca: Any, responder: Any, count: int) -> dict[str, float]:
+    device = pki.issue_device(issuer=ca, ocsp_url=responder.url)
     responder.set_good(device)
-    _configure(pki, responder.url)
+    _configure(ca, responder.url)
     event = _event(device, 0)
     _ms, answer, line = _call(event)
     if answer != {"isAuthenticated": True} or line["cacheHit"]:
@@ -99,11 +99,13 @@ def bench_hits(pki: Any, responder: Any, count: int) -> dict[str, float]:
     return _summary(samples)
 
 
-def bench_misses(pki: Any, responder: Any, count: int) -> tuple[dict[str, float], dict[str, float]]:
-    devices = [pki.issue_device(ocsp_url=responder.url) for _ in range(count)]
+def bench_misses(
+    pki: Any, ca: Any, responder: Any, count: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    devices = [pki.issue_device(issuer=ca, ocsp_url=responder.url) for _ in range(count)]
     for device in devices:
         responder.set_good(device)
-    _configure(pki, responder.url)
+    _configure(ca, responder.url)
     handler_ms: list[float] = []
     responder_ms: list[float] = []
     for n, device in enumerate(devices):
@@ -114,6 +116,26 @@ def bench_misses(pki: Any, responder: Any, count: int) -> tuple[dict[str, float]
         handler_ms.append(ms)
         responder_ms.append(float(line["ResponderLatency"]))
     return _summary(handler_ms), _summary(responder_ms)
+
+
+#: (label, CA, signer, extra ``openssl ocsp`` arguments)
+CASES = (
+    ("issuing_ca-signed", "issuing_ca", "issuing_ca", []),
+    ("delegate-signed", "issuing_ca", "delegate", []),
+    (
+        "rsa_ca-signed RSASSA-PSS/SHA-256",
+        "rsa_ca",
+        "rsa_ca",
+        [
+            "-rmd",
+            "sha256",
+            "-rsigopt",
+            "rsa_padding_mode:pss",
+            "-rsigopt",
+            "rsa_pss_saltlen:digest",
+        ],
+    ),
+)
 
 
 def _openssl_version() -> str:
@@ -133,16 +155,18 @@ def main(argv: list[str] | None = None) -> int:
             del os.environ[name]
     pki = pki_mod.build_pki()
     results: dict[str, Any] = {}
-    for signer_name in ("issuing_ca", "delegate"):
-        signer = getattr(pki, signer_name)
-        with responders.OpensslResponder(ca=pki.issuing_ca, signer=signer, nmin=60) as responder:
+    for label, ca_name, signer_name, extra in CASES:
+        ca, signer = getattr(pki, ca_name), getattr(pki, signer_name)
+        with responders.OpensslResponder(
+            ca=ca, signer=signer, nmin=60, extra_args=extra
+        ) as responder:
             # Warm up imports, the HTTP session and openssl's page cache.
-            bench_misses(pki, responder, 5)
-            hits = bench_hits(pki, responder, args.hits)
-            misses, upstream = bench_misses(pki, responder, args.misses)
-        results[f"hit ({signer_name}-signed answer cached)"] = hits
-        results[f"miss ({signer_name}-signed, handler total)"] = misses
-        results[f"miss ({signer_name}-signed, ResponderLatency)"] = upstream
+            bench_misses(pki, ca, responder, 5)
+            hits = bench_hits(pki, ca, responder, args.hits)
+            misses, upstream = bench_misses(pki, ca, responder, args.misses)
+        results[f"hit ({label} answer cached)"] = hits
+        results[f"miss ({label}, handler total)"] = misses
+        results[f"miss ({label}, ResponderLatency)"] = upstream
     preauth.reset()
 
     width = max(len(k) for k in results)

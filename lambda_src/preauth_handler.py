@@ -104,6 +104,14 @@ def _raw_ids(event: object) -> tuple[str | None, str | None]:
     )
 
 
+def _issuer_text(attempt: Attempt) -> str | None:
+    """The RFC 4514 issuer name; a name that cannot be rendered must not cost the log line."""
+    try:
+        return attempt.leaf.issuer.rfc4514_string()
+    except Exception:
+        return None
+
+
 def _log(
     event: object, decision: Decision, attempt: Attempt | None, started: float, now: dt.datetime
 ) -> None:
@@ -111,7 +119,7 @@ def _log(
         connection_id: str | None = attempt.connection_id
         principal_id: str | None = attempt.principal_id
         serial: int | None = attempt.leaf.serial_number
-        issuer: str | None = attempt.leaf.issuer.rfc4514_string()
+        issuer = _issuer_text(attempt)
     else:
         connection_id, principal_id = _raw_ids(event)
         serial, issuer = None, None

@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 
 #: CloudWatch namespace of the handler's EMF metrics.
 NAMESPACE = "OcspIot/PreAuth"
@@ -73,6 +74,14 @@ ENV_HASH_ALGORITHM = "OCSP_HASH_ALGORITHM"
 ENV_MAX_AGE_WITHOUT_NEXT_UPDATE = "OCSP_MAX_AGE_WITHOUT_NEXT_UPDATE_SECONDS"
 ENV_DEADLINE = "OCSP_DEADLINE_SECONDS"
 
+#: The handler reads responder URLs of printable ASCII without space or backslash, at most
+#: this long (``config.normalize_url``); the construct refuses anything else at synth.
+URL_CHARACTERS = re.compile(r"[!-\[\]-~]+")
+MAX_URL_CHARS = 2048
+#: ... whose host is an IP address or a DNS name of such labels (lower case after parsing).
+HOST_LABEL = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?")
+MAX_HOST_CHARS = 253
+
 #: Lambda's limit on the total size of a function's environment variables.
 ENV_LIMIT_BYTES = 4096
 
@@ -126,4 +135,5 @@ def seconds_text(milliseconds: float) -> str:
     """A duration as the handler reads it: whole seconds as ``"3"``, else ``"1.5"``."""
     if milliseconds % 1000 == 0:
         return str(int(milliseconds // 1000))
-    return f"{milliseconds / 1000:g}"
+    # Exact decimal digits (a float format would round 86399.001 to "86399").
+    return format((Decimal(repr(milliseconds)) / 1000).normalize(), "f")

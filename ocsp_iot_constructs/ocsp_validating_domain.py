@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -315,9 +316,10 @@ class OcspValidatingDomain(Construct):
         ):
             zone = hosted_zone.zone_name.rstrip(".")
             problems.require(
-                domain_name == zone or domain_name.endswith(f".{zone}"),
+                domain_name.endswith(f".{zone}"),
                 "domain_name",
-                f"a name inside hosted_zone {zone!r} (the CNAME is created there)",
+                f"a name below hosted_zone {zone!r} (the CNAME is created there, and DNS allows "
+                "no CNAME at the zone apex)",
                 domain_name,
             )
         allowed_urls = _allowed_urls(problems, issuers, allowed_responder_urls, responder_url)
@@ -350,7 +352,8 @@ class OcspValidatingDomain(Construct):
             self,
             "ServiceRole",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="OCSP pre-auth Lambda: writes its own log group (and X-Ray traces)",
+            description="OCSP pre-auth Lambda: writes its own log group"
+            + (" (and X-Ray traces)" if tracing else ""),
         )
         self.role.add_to_policy(
             iam.PolicyStatement(
@@ -537,23 +540,13 @@ class OcspValidatingDomain(Construct):
         size: contract.EnvironmentSize,
     ) -> None:
         """Risky but allowed settings: warnings the user can acknowledge."""
-        timeout_ms = timeout.to_milliseconds()
-        deadline = checker.ocsp_deadline
-        if timeout_ms >= IOT_BUDGET.to_milliseconds():
+        if timeout.to_milliseconds() >= IOT_BUDGET.to_milliseconds():
             warn(
                 self,
                 "preAuthTimeout",
                 f"timeout is {timeout.to_human_string()}, not below IoT Core's ~5 s budget for "
                 "the pre-auth Lambda; a slow check then fails the connection instead of "
                 "returning the fail mode's answer. Use at most 4 seconds.",
-            )
-        if deadline.to_milliseconds() >= timeout_ms:
-            warn(
-                self,
-                "ocspDeadline",
-                f"ocsp_deadline ({deadline.to_human_string()}) must be below the Lambda "
-                f"timeout ({timeout.to_human_string()}), or the function times out before it "
-                "can answer. Lower ocsp_deadline.",
             )
         if checker.fail_mode is OcspFailMode.OPEN and not acknowledge_fail_open:
             warn(
@@ -595,7 +588,8 @@ class OcspValidatingDomain(Construct):
             _acknowledge(
                 cfn_function,
                 "Serverless::Serverless-LambdaTracing",
-                "X-Ray tracing was switched off explicitly (tracing=False)",
+                "X-Ray tracing was switched off explicitly (tracing=False); the handler's JSON "
+                "decision log and EMF metrics still record every check",
             )
 
     def _create_domain_configuration(
@@ -758,44 +752,68 @@ class _CheckerSettings:
     nonce: bool
     hash_algorithm: OcspHashAlgorithm
 
-    def check(self, problems: Problems, *, timeout: cdk.Duration) -> None:
-        """Record every value the handler would refuse (it would then deny every device)."""
-        whole_seconds = {
-            "stale_if_error": self.stale_if_error,
-            "cache_max_age": self.cache_max_age,
-            "max_age_without_next_update": self.max_age_without_next_update,
+    def check(self, problems: Problems, *, timeout: object) -> None:
+        """Record every value the handler would refuse (it would then deny every device).
+
+        The bounds are those of ``lambda_src/ocsp_core/config.py``; a test feeds generated
+        values to both and requires them to agree.
+        """
+        millis = {
+            keyword: _milliseconds(problems, keyword, value)
+            for keyword, value in {
+                "stale_if_error": self.stale_if_error,
+                "cache_max_age": self.cache_max_age,
+                "max_age_without_next_update": self.max_age_without_next_update,
+                "ocsp_timeout": self.ocsp_timeout,
+                "ocsp_deadline": self.ocsp_deadline,
+                "timeout": timeout,
+            }.items()
         }
-        for keyword, duration in whole_seconds.items():
-            millis = duration.to_milliseconds()
+        for keyword in ("stale_if_error", "cache_max_age", "max_age_without_next_update"):
+            value = millis[keyword]
             problems.require(
-                millis % 1000 == 0 and millis <= MAX_SETTING_SECONDS * 1000,
+                value is None or (value % 1000 == 0 and value <= MAX_SETTING_SECONDS * 1000),
                 keyword,
                 "whole seconds from 0 to 1 day",
-                duration.to_human_string(),
+                _human(getattr(self, keyword)),
             )
-        for keyword, duration in {
-            "ocsp_timeout": self.ocsp_timeout,
-            "ocsp_deadline": self.ocsp_deadline,
-        }.items():
+        max_deadline = MAX_OCSP_DEADLINE.to_milliseconds()
+        for keyword in ("ocsp_timeout", "ocsp_deadline"):
+            value = millis[keyword]
             problems.require(
-                0 < duration.to_milliseconds() <= MAX_OCSP_DEADLINE.to_milliseconds(),
+                value is None or 0 < value <= max_deadline,
                 keyword,
-                f"above 0 and at most {MAX_OCSP_DEADLINE.to_milliseconds()} ms "
-                "(IoT Core's budget is ~5 s)",
-                duration.to_human_string(),
+                f"above 0 and at most {max_deadline:g} ms (IoT Core's budget is ~5 s)",
+                _human(getattr(self, keyword)),
             )
-        if self.ocsp_timeout.to_milliseconds() > self.ocsp_deadline.to_milliseconds():
+        ocsp_timeout, deadline, lambda_timeout = (
+            millis["ocsp_timeout"],
+            millis["ocsp_deadline"],
+            millis["timeout"],
+        )
+        if ocsp_timeout is not None and deadline is not None and ocsp_timeout > deadline:
             problems.add(
                 "ocsp_timeout",
-                f"at most ocsp_deadline ({self.ocsp_deadline.to_human_string()})",
-                self.ocsp_timeout.to_human_string(),
+                f"at most ocsp_deadline ({_human(self.ocsp_deadline)})",
+                _human(self.ocsp_timeout),
             )
-        problems.require(
-            timeout.to_milliseconds() > 0 and timeout.to_milliseconds() % 1000 == 0,
-            "timeout",
-            "a positive whole number of seconds (Lambda timeouts are whole seconds)",
-            timeout.to_human_string(),
-        )
+        if lambda_timeout is not None:
+            problems.require(
+                lambda_timeout > 0 and lambda_timeout % 1000 == 0,
+                "timeout",
+                "a positive whole number of seconds (Lambda timeouts are whole seconds)",
+                _human(timeout),
+            )
+            if deadline is not None and deadline >= lambda_timeout:
+                # The function would be cut off before the handler answers: every slow
+                # responder would then deny, whatever fail_mode says.
+                problems.add(
+                    "ocsp_deadline",
+                    f"below the Lambda timeout ({_human(timeout)}) so that the handler answers "
+                    "before the function times out",
+                    _human(self.ocsp_deadline),
+                    "lower ocsp_deadline or raise timeout",
+                )
         problems.require(
             isinstance(self.fail_mode, OcspFailMode),
             "fail_mode",
@@ -809,15 +827,15 @@ class _CheckerSettings:
             self.hash_algorithm,
         )
         problems.require(
-            0 <= self.cache_max_entries <= 1_000_000,
+            _is_int(self.cache_max_entries) and 0 <= self.cache_max_entries <= 1_000_000,
             "cache_max_entries",
-            "between 0 (no cache) and 1,000,000",
+            "a whole number between 0 (no cache) and 1,000,000",
             self.cache_max_entries,
         )
         problems.require(
-            1024 <= self.max_response_bytes <= 1_048_576,
+            _is_int(self.max_response_bytes) and 1024 <= self.max_response_bytes <= 1_048_576,
             "max_response_bytes",
-            "between 1024 and 1048576",
+            "a whole number between 1024 and 1048576",
             self.max_response_bytes,
         )
 
@@ -829,21 +847,25 @@ class _CheckerSettings:
         responder_url: str | None,
     ) -> dict[str, str]:
         """The Lambda environment (see the contract in ``_preauth_function``)."""
-        seconds = contract.seconds_text
+
+        def seconds(duration: object) -> str:
+            # Not a Duration: already reported by ``check``; the size check still runs.
+            if not isinstance(duration, cdk.Duration):
+                return ""
+            return contract.seconds_text(duration.to_milliseconds())
+
         environment = {
             contract.ENV_TRUSTED_CA_PEM: "\n".join(
                 i.issuing_ca_certificate_pem.strip() for i in issuers
             ),
             contract.ENV_ALLOWED_URLS: ",".join(allowed_urls),
             contract.ENV_FAIL_MODE: getattr(self.fail_mode, "value", ""),
-            contract.ENV_STALE_IF_ERROR: seconds(self.stale_if_error.to_milliseconds()),
-            contract.ENV_TIMEOUT: seconds(self.ocsp_timeout.to_milliseconds()),
-            contract.ENV_DEADLINE: seconds(self.ocsp_deadline.to_milliseconds()),
-            contract.ENV_CACHE_MAX_SECONDS: seconds(self.cache_max_age.to_milliseconds()),
+            contract.ENV_STALE_IF_ERROR: seconds(self.stale_if_error),
+            contract.ENV_TIMEOUT: seconds(self.ocsp_timeout),
+            contract.ENV_DEADLINE: seconds(self.ocsp_deadline),
+            contract.ENV_CACHE_MAX_SECONDS: seconds(self.cache_max_age),
             contract.ENV_CACHE_MAX_ENTRIES: str(self.cache_max_entries),
-            contract.ENV_MAX_AGE_WITHOUT_NEXT_UPDATE: seconds(
-                self.max_age_without_next_update.to_milliseconds()
-            ),
+            contract.ENV_MAX_AGE_WITHOUT_NEXT_UPDATE: seconds(self.max_age_without_next_update),
             contract.ENV_MAX_RESPONSE_BYTES: str(self.max_response_bytes),
             contract.ENV_NONCE: "on" if self.nonce else "off",
             contract.ENV_HASH_ALGORITHM: getattr(self.hash_algorithm, "value", ""),
@@ -851,6 +873,23 @@ class _CheckerSettings:
         if responder_url is not None:
             environment[contract.ENV_RESPONDER_URL] = responder_url
         return environment
+
+
+def _milliseconds(problems: Problems, keyword: str, value: object) -> float | None:
+    """``value`` in milliseconds; ``None`` (and a recorded problem) unless it is a Duration."""
+    if isinstance(value, cdk.Duration):
+        return value.to_milliseconds()
+    problems.add(keyword, "a cdk.Duration", value, "e.g. cdk.Duration.seconds(2)")
+    return None
+
+
+def _human(value: object) -> object:
+    return value.to_human_string() if isinstance(value, cdk.Duration) else value
+
+
+def _is_int(value: object) -> bool:
+    """A whole number, not a bool (``True`` would reach the Lambda as ``"True"``)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _allowed_urls(
@@ -865,6 +904,14 @@ def _allowed_urls(
         for i, issuer in enumerate(issuers)
         if issuer.ocsp_responder_url is not None
     ]
+    if isinstance(allowed_responder_urls, str) or not isinstance(allowed_responder_urls, Sequence):
+        problems.add(
+            "allowed_responder_urls",
+            "a list of URLs",
+            allowed_responder_urls,
+            "wrap a single URL in a list",
+        )
+        allowed_responder_urls = []
     extra = [(f"allowed_responder_urls[{i}]", u) for i, u in enumerate(allowed_responder_urls)]
     for keyword, url in [*named, *extra]:
         _check_url(problems, keyword, url)
@@ -1024,6 +1071,15 @@ def _check_trusted_cas(problems: Problems, trusted_cas: object) -> list[TrustedI
             )
             continue
         pem = issuer.issuing_ca_certificate_pem
+        if any(issuer is other or pem == other.issuing_ca_certificate_pem for other in issuers):
+            problems.add(
+                keyword,
+                "a CA not already in trusted_cas (each certificate takes room in the Lambda's "
+                "4 KB environment)",
+                _abbreviate(pem) if isinstance(pem, str) else pem,
+                "drop the repeat",
+            )
+            continue
         if not isinstance(pem, str):
             problems.add(f"{keyword}.issuing_ca_certificate_pem", "a PEM string", pem)
             continue
@@ -1065,19 +1121,38 @@ def _check_url(problems: Problems, keyword: str, url: object) -> None:
         parts is not None
         and port_ok
         and parts.scheme in {"http", "https"}
-        and bool(parts.hostname)
+        and _is_host(parts.hostname)
         and parts.username is None
         and not parts.query
         and not parts.fragment
         and "," not in url
-        and url == url.strip()
+        and "#" not in url
+        and len(url) <= contract.MAX_URL_CHARS
+        and contract.URL_CHARACTERS.fullmatch(url) is not None
     )
     problems.require(
         ok,
         keyword,
-        "an http:// or https:// URL with a host and no credentials, query, fragment or comma "
+        "an http:// or https:// URL of printable ASCII with a host and no credentials, query, "
+        f"fragment, comma or space, at most {contract.MAX_URL_CHARS} characters "
         "(e.g. 'http://ocsp.example.com')",
         url,
+    )
+
+
+def _is_host(host: str | None) -> bool:
+    """A host the handler can connect to: a DNS name, an IPv4 or an IPv6 address."""
+    if not host:
+        return False
+    if ":" in host:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return False
+        return True
+    name = host.removesuffix(".")
+    return len(name) <= contract.MAX_HOST_CHARS and all(
+        contract.HOST_LABEL.fullmatch(label) for label in name.split(".")
     )
 
 
@@ -1136,29 +1211,35 @@ def _check_settings(
             len(value) <= 256, f"tags[{key!r}]", "a value of at most 256 characters", value
         )
     problems.require(
-        128 <= memory_size <= 10_240, "memory_size", "between 128 and 10240 MB", memory_size
+        _is_int(memory_size) and 128 <= memory_size <= 10_240,
+        "memory_size",
+        "a whole number between 128 and 10240 (MB)",
+        memory_size,
     )
     if reserved is not None:
         problems.require(
-            reserved >= 1,
+            _is_int(reserved) and reserved >= 1,
             "reserved_concurrent_executions",
-            "at least 1 (0 would deny every device)",
+            "a whole number, at least 1 (0 would deny every device)",
             reserved,
         )
     if provisioned is not None:
         problems.require(
-            provisioned >= 1, "provisioned_concurrent_executions", "at least 1", provisioned
+            _is_int(provisioned) and provisioned >= 1,
+            "provisioned_concurrent_executions",
+            "a whole number, at least 1",
+            provisioned,
         )
-        if reserved is not None and provisioned > reserved:
+        if isinstance(reserved, int) and _is_int(provisioned) and provisioned > reserved:
             problems.add(
                 "provisioned_concurrent_executions",
                 f"at most reserved_concurrent_executions ({reserved})",
                 provisioned,
             )
     problems.require(
-        responder_errors_alarm_threshold >= 1,
+        _is_int(responder_errors_alarm_threshold) and responder_errors_alarm_threshold >= 1,
         "responder_errors_alarm_threshold",
-        "at least 1",
+        "a whole number, at least 1",
         responder_errors_alarm_threshold,
     )
 

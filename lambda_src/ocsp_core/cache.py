@@ -34,7 +34,8 @@ class CacheEntry:
 
 
 class ResponseCache:
-    """Only GOOD and REVOKED answers are stored (UNKNOWN and failures never are)."""
+    """Only GOOD and REVOKED answers are stored; putting an UNKNOWN one removes the key's entry
+    (failed answers, which anyone on the path can forge, never touch the cache)."""
 
     def __init__(self, *, max_entries: int) -> None:
         self._max_entries = max_entries
@@ -66,9 +67,11 @@ class ResponseCache:
         return entry if entry is not None and not entry.is_fresh(now) else None
 
     def put(self, key: bytes, entry: CacheEntry, now: dt.datetime) -> None:
-        if self._max_entries <= 0 or entry.status is ocsp.OCSPCertStatus.UNKNOWN:
+        if self._max_entries <= 0:
             return
-        if now >= entry.stale_until:
+        if entry.status is ocsp.OCSPCertStatus.UNKNOWN or now >= entry.stale_until:
+            # A verified UNKNOWN is newer knowledge than any earlier GOOD: forget that one, so
+            # stale-if-error can never bring it back.
             self._entries.pop(key, None)
             return
         self._entries[key] = entry

@@ -30,6 +30,7 @@ _TRANSPORT_REASONS = {
     FetchStatus.PROTOCOL_ERROR: Reason.BAD_HTTP_RESPONSE,
     FetchStatus.BAD_CONTENT_TYPE: Reason.BAD_CONTENT_TYPE,
     FetchStatus.TOO_LARGE: Reason.RESPONSE_TOO_LARGE,
+    FetchStatus.TLS_ERROR: Reason.TLS_ERROR,
     FetchStatus.URL_NOT_ALLOWED: Reason.URL_NOT_ALLOWED,
     FetchStatus.ERROR: Reason.INTERNAL_ERROR,
 }
@@ -98,7 +99,7 @@ def _remember(
     detail: str,
 ) -> None:
     if settings.cache_max_seconds <= 0:
-        return
+        return  # nothing is ever stored, so nothing can be stale either
     fresh_until = min(
         answer.fresh_until,
         now + dt.timedelta(seconds=settings.cache_max_seconds),

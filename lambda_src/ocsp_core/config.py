@@ -7,6 +7,7 @@ is wrong. Names, defaults and bounds are listed in ``docs/preauth-lambda.md``.
 from __future__ import annotations
 
 import enum
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -47,6 +48,8 @@ _DECIMAL = re.compile(r"[0-9]{1,4}(\.[0-9]{1,6})?")
 # Printable ASCII without space or backslash: anything else is a parser-differential risk.
 _URL_CHARS = re.compile(r"[!-\[\]-~]+")
 _MAX_URL_CHARS = 2_048
+_MAX_HOST_CHARS = 253
+_LABEL = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?")
 _E = TypeVar("_E", bound=enum.StrEnum)
 
 
@@ -91,6 +94,23 @@ class Settings:
     max_age_without_next_update_seconds: int = 300
 
 
+def _check_host(host: str) -> None:
+    """A DNS name (labels of 1-63 letters, digits, ``-``, ``_``; an optional final dot), an
+    IPv4 address or a bracketed IPv6 address. Anything else could never be connected to, and
+    the transport must never mistake "cannot even try" for an unreachable responder."""
+    if ":" in host:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError as exc:
+            msg = f"host {host[:100]!r} is not an IPv6 address"
+            raise ValueError(msg) from exc
+        return
+    name = host.removesuffix(".")
+    if len(name) > _MAX_HOST_CHARS or not all(_LABEL.fullmatch(part) for part in name.split(".")):
+        msg = f"host {host[:100]!r} is not a valid host name"
+        raise ValueError(msg)
+
+
 def normalize_url(raw: str) -> str:
     """Return the canonical form of an http(s) URL, or raise ``ValueError`` saying why not.
 
@@ -118,6 +138,7 @@ def normalize_url(raw: str) -> str:
     if not host:
         msg = "has no host"
         raise ValueError(msg)
+    _check_host(host)
     port = parts.port  # raises ValueError when out of range or not a number
     if port == 0:
         msg = "port 0 is not a port"

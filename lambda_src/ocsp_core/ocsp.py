@@ -15,12 +15,15 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
-from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, OCSPExtensionOID, SignatureAlgorithmOID
 
+from . import der
 from .chain import is_directly_issued_by, validity_problem
 from .config import HashName
 from .models import Reason
 
+#: Certificates a response may include (a delegated responder sends one, perhaps with its chain).
+MAX_RESPONSE_CERTIFICATES = 8
 #: Tolerated difference between our clock and the responder's (thisUpdate, producedAt,
 #: nextUpdate).
 CLOCK_SKEW = dt.timedelta(seconds=60)
@@ -29,8 +32,41 @@ HASHES: dict[HashName, hashes.HashAlgorithm] = {
     HashName.SHA1: hashes.SHA1(),  # noqa: S303 - CertID hash (RFC 5019 default), not a signature
     HashName.SHA256: hashes.SHA256(),
 }
-#: Signature hashes refused on a response (collisions are practical).
-_WEAK_SIGNATURE_HASHES = ("md5", "sha1")
+#: Signature algorithms accepted on a response, by the key type they need. The OID is bound to
+#: the key type: an RSA key never verifies under an ECDSA OID, and so on.
+_RSA_PKCS1 = frozenset(
+    {
+        SignatureAlgorithmOID.RSA_WITH_SHA224,
+        SignatureAlgorithmOID.RSA_WITH_SHA256,
+        SignatureAlgorithmOID.RSA_WITH_SHA384,
+        SignatureAlgorithmOID.RSA_WITH_SHA512,
+    }
+)
+_ECDSA = frozenset(
+    {
+        SignatureAlgorithmOID.ECDSA_WITH_SHA224,
+        SignatureAlgorithmOID.ECDSA_WITH_SHA256,
+        SignatureAlgorithmOID.ECDSA_WITH_SHA384,
+        SignatureAlgorithmOID.ECDSA_WITH_SHA512,
+    }
+)
+#: Refused outright: collisions are practical.
+_WEAK = frozenset(
+    {
+        SignatureAlgorithmOID.RSA_WITH_MD5,
+        SignatureAlgorithmOID.RSA_WITH_SHA1,
+        SignatureAlgorithmOID.ECDSA_WITH_SHA1,
+        SignatureAlgorithmOID.DSA_WITH_SHA1,
+    }
+)
+#: RSASSA-PSS hashes (AWS Private CA: SHA256/384/512WITHRSA_PSS). MGF1 must use the same hash.
+_PSS_HASHES: dict[bytes, hashes.HashAlgorithm] = {
+    der.OID_SHA256: hashes.SHA256(),
+    der.OID_SHA384: hashes.SHA384(),
+    der.OID_SHA512: hashes.SHA512(),
+}
+#: Response extensions this client understands (a critical unknown one must be refused).
+_UNDERSTOOD_EXTENSIONS = frozenset({OCSPExtensionOID.NONCE})
 
 _STATUS_REASONS = {
     ocsp.OCSPResponseStatus.MALFORMED_REQUEST: Reason.RESPONSE_STATUS_MALFORMED_REQUEST,
@@ -79,32 +115,79 @@ def build_request(
 
 
 def responder_key_hash(cert: x509.Certificate) -> bytes:
-    """SHA-1 of the subjectPublicKey BIT STRING: the ResponderID ``byKey`` (RFC 6960 4.2.1)."""
-    return x509.SubjectKeyIdentifier.from_public_key(cert.public_key()).digest
+    """SHA-1 of the subjectPublicKey BIT STRING *as encoded in* ``cert``: the ResponderID
+    ``byKey`` (RFC 6960 4.2.1). Taken from a CertID's issuerKeyHash, which ``cryptography``
+    computes over the certificate's own bytes (a re-encoded key, e.g. an uncompressed EC point
+    for a compressed one, would hash differently)."""
+    probe = ocsp.OCSPRequestBuilder().add_certificate(cert, cert, HASHES[HashName.SHA1]).build()
+    return probe.issuer_key_hash
 
 
-def _verify_signature(  # noqa: PLR0911 - one early return per failed check
-    cert: x509.Certificate, response: ocsp.OCSPResponse
+@dataclass(frozen=True, slots=True)
+class _Scheme:
+    """How the response signature must be verified, decided from its AlgorithmIdentifier."""
+
+    kind: str  # "pkcs1" | "pss" | "ecdsa" | "ed25519" | "ed448"
+    hash_algorithm: hashes.HashAlgorithm | None = None
+    salt_length: int = 0
+
+
+def _pss_scheme(algorithm_identifier: der.Tlv) -> _Scheme | str:
+    try:
+        params = der.pss_parameters(algorithm_identifier)
+    except der.DerError as exc:
+        return f"RSASSA-PSS parameters cannot be read ({exc})"
+    hash_algorithm = _PSS_HASHES.get(params.hash_oid)
+    if hash_algorithm is None:
+        return "RSASSA-PSS hash must be SHA-256, SHA-384 or SHA-512 (SHA-1 is too weak)"
+    if params.mgf_oid != der.OID_MGF1 or params.mgf_hash_oid != params.hash_oid:
+        return "RSASSA-PSS mask generation must be MGF1 with the signature hash"
+    if params.trailer_field != 1:
+        return f"RSASSA-PSS trailerField must be 1, got {params.trailer_field}"
+    return _Scheme("pss", hash_algorithm, params.salt_length)
+
+
+def _signature_scheme(parts: der.BasicParts, response: ocsp.OCSPResponse) -> _Scheme | str:
+    """The verification scheme of the response signature, or why it is refused."""
+    oid = response.signature_algorithm_oid
+    if oid in _WEAK:
+        return f"signature algorithm {oid.dotted_string} is too weak (MD5/SHA-1)"
+    if oid == SignatureAlgorithmOID.RSASSA_PSS:
+        return _pss_scheme(parts.signature_algorithm)
+    if oid == SignatureAlgorithmOID.ED25519:
+        return _Scheme("ed25519")
+    if oid == SignatureAlgorithmOID.ED448:
+        return _Scheme("ed448")
+    if oid in _RSA_PKCS1 or oid in _ECDSA:
+        return _Scheme("pkcs1" if oid in _RSA_PKCS1 else "ecdsa", response.signature_hash_algorithm)
+    return f"signature algorithm {oid.dotted_string} is not supported"
+
+
+def _verify_signature(
+    cert: x509.Certificate, response: ocsp.OCSPResponse, scheme: _Scheme
 ) -> str | None:
-    """``None`` when ``cert``'s key verifies the response signature, else why not."""
+    """``None`` when ``cert``'s key verifies the response signature under ``scheme``."""
     try:
         key = cert.public_key()
-        hash_algorithm = response.signature_hash_algorithm
         data = response.tbs_response_bytes
         signature = response.signature
-        if isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
+        hash_algorithm = scheme.hash_algorithm
+        # One branch per (scheme, key type) pair, so each key type is narrowed for mypy.
+        if scheme.kind == "ed25519" and isinstance(key, ed25519.Ed25519PublicKey):  # noqa: SIM114
             key.verify(signature, data)
-            return None
-        if hash_algorithm is None:
+        elif scheme.kind == "ed448" and isinstance(key, ed448.Ed448PublicKey):
+            key.verify(signature, data)
+        elif hash_algorithm is None:
             return "signature algorithm carries no hash"
-        if hash_algorithm.name in _WEAK_SIGNATURE_HASHES:
-            return f"signature hash {hash_algorithm.name} is too weak"
-        if isinstance(key, rsa.RSAPublicKey):
-            key.verify(signature, data, padding.PKCS1v15(), hash_algorithm)
-        elif isinstance(key, ec.EllipticCurvePublicKey):
+        elif scheme.kind == "ecdsa" and isinstance(key, ec.EllipticCurvePublicKey):
             key.verify(signature, data, ec.ECDSA(hash_algorithm))
+        elif scheme.kind == "pkcs1" and isinstance(key, rsa.RSAPublicKey):
+            key.verify(signature, data, padding.PKCS1v15(), hash_algorithm)
+        elif scheme.kind == "pss" and isinstance(key, rsa.RSAPublicKey):
+            pss = padding.PSS(mgf=padding.MGF1(hash_algorithm), salt_length=scheme.salt_length)
+            key.verify(signature, data, pss, hash_algorithm)
         else:
-            return f"unsupported signer key type {type(key).__name__}"
+            return f"{scheme.kind} signature cannot come from a {type(key).__name__}"
     except InvalidSignature:
         return "signature does not verify"
     except Exception as exc:  # unsupported algorithm or parameters
@@ -149,7 +232,7 @@ def _identifies(response: ocsp.OCSPResponse, cert: x509.Certificate) -> bool:
 
 
 def _check_signer(
-    response: ocsp.OCSPResponse, issuer: x509.Certificate, now: dt.datetime
+    response: ocsp.OCSPResponse, issuer: x509.Certificate, now: dt.datetime, scheme: _Scheme
 ) -> str | Rejection:
     """Find who signed: the issuer or an authorized delegate named by the ResponderID."""
     candidates: list[tuple[str, x509.Certificate]] = []
@@ -171,13 +254,24 @@ def _check_signer(
             if problem is not None:
                 unauthorized = unauthorized or problem
                 continue
-        problem = _verify_signature(cert, response)
+        problem = _verify_signature(cert, response, scheme)
         if problem is None:
             return role
         bad_signature = bad_signature or f"{problem} with the {role}'s key"
     if bad_signature is not None:
         return Rejection(Reason.BAD_SIGNATURE, bad_signature)
     return Rejection(Reason.UNAUTHORIZED_RESPONDER, unauthorized or "no authorized signer")
+
+
+def _unknown_critical_extension(response: ocsp.OCSPResponse) -> str | None:
+    """RFC 6960 4.4 / RFC 5280 4.2: a critical extension that is not understood is refused,
+    in responseExtensions and in any SingleResponse's singleExtensions."""
+    for extension in response.extensions:
+        if extension.critical and extension.oid not in _UNDERSTOOD_EXTENSIONS:
+            return f"critical response extension {extension.oid.dotted_string}"
+    if der.critical_single_extension_oids(response.tbs_response_bytes):
+        return "critical singleExtensions are not supported"
+    return None
 
 
 def _nonce_problem(response: ocsp.OCSPResponse, nonce: bytes | None) -> str | None:
@@ -269,6 +363,37 @@ def _timing(
     return fresh_until
 
 
+def _strict_parts(data: bytes, response: ocsp.OCSPResponse) -> der.BasicParts | Rejection:
+    """Walk the BasicOCSPResponse once more, strictly: the signed bytes must be exactly those
+    ``cryptography`` parsed, the signature BIT STRING octet-aligned (no re-encodable variant of
+    a signed answer), and there must be few certificates (``cryptography`` spends ~0.7 ms
+    parsing each one, so a response packed with them could outlast the deadline)."""
+    try:
+        parts = der.basic_response_parts(data)
+    except der.DerError as exc:
+        return Rejection(Reason.MALFORMED_RESPONSE, f"BasicOCSPResponse is not strict DER ({exc})")
+    if parts.tbs_response_data.encoded != response.tbs_response_bytes:
+        return Rejection(Reason.MALFORMED_RESPONSE, "signed data differs from the parsed response")
+    if parts.certificate_count > MAX_RESPONSE_CERTIFICATES:
+        return Rejection(
+            Reason.MALFORMED_RESPONSE,
+            f"{parts.certificate_count} certificates included; at most "
+            f"{MAX_RESPONSE_CERTIFICATES} are read",
+        )
+    return parts
+
+
+@dataclass(frozen=True, slots=True)
+class _Question:
+    """What a response must answer: ``leaf``'s status, issued by ``issuer``, at ``now``."""
+
+    leaf: x509.Certificate
+    issuer: x509.Certificate
+    now: dt.datetime
+    nonce: bytes | None
+    max_age_without_next_update: dt.timedelta
+
+
 def verify_response(
     data: bytes,
     *,
@@ -279,29 +404,15 @@ def verify_response(
     max_age_without_next_update: dt.timedelta,
 ) -> Answer | Rejection:
     """Verify a DER ``OCSPResponse`` about ``leaf`` (issued by ``issuer``) at ``now``."""
+    question = _Question(leaf, issuer, now, nonce, max_age_without_next_update)
     try:
-        return _verify(
-            data,
-            leaf=leaf,
-            issuer=issuer,
-            now=now,
-            nonce=nonce,
-            max_age_without_next_update=max_age_without_next_update,
-        )
+        return _verify(data, question)
     except Exception as exc:  # lazily parsed fields of hostile DER raise ValueError & co.
         detail = f"response does not parse ({type(exc).__name__})"
         return Rejection(Reason.MALFORMED_RESPONSE, detail)
 
 
-def _verify(  # noqa: PLR0911 - one early return per failed check
-    data: bytes,
-    *,
-    leaf: x509.Certificate,
-    issuer: x509.Certificate,
-    now: dt.datetime,
-    nonce: bytes | None,
-    max_age_without_next_update: dt.timedelta,
-) -> Answer | Rejection:
+def _verify(data: bytes, question: _Question) -> Answer | Rejection:  # noqa: PLR0911
     response = ocsp.load_der_ocsp_response(data)
     status = response.response_status
     if status is ocsp.OCSPResponseStatus.TRY_LATER:
@@ -309,24 +420,32 @@ def _verify(  # noqa: PLR0911 - one early return per failed check
     if status is not ocsp.OCSPResponseStatus.SUCCESSFUL:
         return Rejection(_STATUS_REASONS[status], f"responseStatus {status.name}")
     produced_at = response.produced_at_utc
-    signer = _check_signer(response, issuer, now)
+    parts = _strict_parts(data, response)
+    if isinstance(parts, Rejection):
+        return parts
+    scheme = _signature_scheme(parts, response)
+    if isinstance(scheme, str):
+        return Rejection(Reason.BAD_SIGNATURE, scheme)
+    signer = _check_signer(response, question.issuer, question.now, scheme)
     if isinstance(signer, Rejection):
         return signer
-    nonce_problem = _nonce_problem(response, nonce)
+    critical = _unknown_critical_extension(response)
+    if critical is not None:
+        return Rejection(Reason.UNSUPPORTED_CRITICAL_EXTENSION, critical)
+    nonce_problem = _nonce_problem(response, question.nonce)
     if nonce_problem is not None:
         return Rejection(Reason.NONCE_MISMATCH, nonce_problem)
-    ours = _ours(response, leaf, issuer)
+    ours = _ours(response, question.leaf, question.issuer)
     if not ours:
-        return Rejection(
-            Reason.CERTID_MISMATCH, f"no answer for serial {leaf.serial_number:x} of this CA"
-        )
+        serial = question.leaf.serial_number
+        return Rejection(Reason.CERTID_MISMATCH, f"no answer for serial {serial:x} of this CA")
     if _conflict(ours):
         return Rejection(Reason.CONFLICTING_RESPONSES, f"{len(ours)} disagreeing answers")
-    if produced_at > now + CLOCK_SKEW:
+    if produced_at > question.now + CLOCK_SKEW:
         return Rejection(Reason.FUTURE_RESPONSE, f"producedAt {produced_at:%Y-%m-%dT%H:%M:%SZ}")
     fresh_until: dt.datetime | None = None
     for single in ours:
-        timing = _timing(single, now, max_age_without_next_update)
+        timing = _timing(single, question.now, question.max_age_without_next_update)
         if isinstance(timing, Rejection):
             return timing
         fresh_until = timing if fresh_until is None else min(fresh_until, timing)

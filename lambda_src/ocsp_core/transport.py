@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import http.client
 import re
+import ssl
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -61,6 +62,8 @@ class FetchStatus(enum.StrEnum):
     URL_NOT_ALLOWED = "URL_NOT_ALLOWED"
     #: the peer answered, but not with well-formed HTTP (bad status line, headers, framing)
     PROTOCOL_ERROR = "PROTOCOL_ERROR"
+    #: an https peer whose certificate does not verify, or a failed TLS handshake
+    TLS_ERROR = "TLS_ERROR"
     #: an unexpected error inside the transport (a bug, never a reason to fail open)
     ERROR = "ERROR"
 
@@ -106,14 +109,31 @@ def _causes(exc: BaseException) -> list[BaseException]:
     return seen
 
 
+#: Refused, reset, closed before answering (http.client.RemoteDisconnected), DNS failure, or
+#: a hang-up in the middle of a TLS handshake.
+_UNREACHABLE = (
+    ConnectionError,
+    urllib3.exceptions.NameResolutionError,
+    ssl.SSLEOFError,
+    ssl.SSLZeroReturnError,
+)
+
+
+def _tls_failure(cause: BaseException) -> bool:
+    tls = isinstance(cause, ssl.SSLError | ssl.CertificateError)
+    return tls and not isinstance(cause, _UNREACHABLE)
+
+
 def _failure(exc: BaseException) -> FetchResult:
-    """Classify a transport exception: an outage (timeout, unreachable) or a broken answer."""
+    """Classify a transport exception: an outage (timeout, unreachable), a broken answer, or
+    an error of our own. Only a positively recognised outage may become fail-open."""
     causes = _causes(exc)
     detail = " <- ".join(type(cause).__name__ for cause in causes[:4])
-    # Refused, reset, closed before answering (http.client.RemoteDisconnected), DNS failure.
     # Checked first: urllib3's NewConnectionError subclasses its ConnectTimeoutError.
-    if any(isinstance(c, ConnectionError | urllib3.exceptions.NameResolutionError) for c in causes):
+    if any(isinstance(c, _UNREACHABLE) for c in causes):
         return FetchResult(FetchStatus.UNREACHABLE, detail=detail)
+    if any(_tls_failure(c) for c in causes):
+        return FetchResult(FetchStatus.TLS_ERROR, detail=detail)
     timeouts = (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)
     if any(isinstance(c, timeouts) for c in causes):
         return FetchResult(FetchStatus.TIMEOUT, detail=detail)
@@ -126,7 +146,8 @@ def _failure(exc: BaseException) -> FetchResult:
     )
     if any(isinstance(c, malformed) for c in causes):
         return FetchResult(FetchStatus.PROTOCOL_ERROR, detail=detail)
-    return FetchResult(FetchStatus.UNREACHABLE, detail=detail)
+    # Anything else (an unusable URL, a local resource error, a bug) is not an outage.
+    return FetchResult(FetchStatus.ERROR, detail=detail)
 
 
 def _media_type(value: str) -> str:

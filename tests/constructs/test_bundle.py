@@ -9,17 +9,14 @@ one of which needs a real OCSP round trip to a responder on 127.0.0.1.
 
 from __future__ import annotations
 
-import datetime as dt
+import importlib
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +24,6 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_lambda as lambda_
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509 import ocsp
-from cryptography.x509.oid import NameOID
 
 from ocsp_iot_constructs._assets import lambda_requirements_file, lambda_source_dir
 from ocsp_iot_constructs._bundling import (
@@ -87,9 +79,15 @@ def tree_size(root: Path) -> int:
 
 
 @pytest.fixture(scope="module")
-def ca_pem() -> str:
-    key = ec.generate_private_key(ec.SECP256R1())
-    return _self_signed_ca(key, "Bundle Test CA").public_bytes(serialization.Encoding.PEM).decode()
+def pki() -> Any:
+    """The Lambda tests' PKI (``tests/lambda/pki.py``; ``lambda`` is a keyword)."""
+    return importlib.import_module("tests.lambda.pki").build_pki()
+
+
+@pytest.fixture(scope="module")
+def ca_pem(pki: Any) -> str:
+    pem: str = pki.issuing_ca.pem.decode()
+    return pem
 
 
 @pytest.fixture(scope="module")
@@ -239,118 +237,6 @@ def test_python_version_and_platform_follow_the_function() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _self_signed_ca(key: ec.EllipticCurvePrivateKey, name: str) -> x509.Certificate:
-    now = dt.datetime.now(dt.UTC)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-
-
-def _device(
-    ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, ocsp_url: str
-) -> x509.Certificate:
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "device-1")]))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1))
-        .not_valid_after(now + dt.timedelta(days=7))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-        )
-        .add_extension(
-            x509.AuthorityInformationAccess(
-                [
-                    x509.AccessDescription(
-                        x509.oid.AuthorityInformationAccessOID.OCSP,
-                        x509.UniformResourceIdentifier(ocsp_url),
-                    )
-                ]
-            ),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-
-
-class _GoodResponder:
-    """A real OCSP responder on 127.0.0.1 that answers GOOD for any certificate of one CA."""
-
-    def __init__(self, ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey) -> None:
-        self.requests = 0
-        responder = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = min(int(self.headers.get("Content-Length", "0")), 65536)
-                request = ocsp.load_der_ocsp_request(self.rfile.read(length))
-                responder.requests += 1
-                now = dt.datetime.now(dt.UTC)
-                body = (
-                    ocsp.OCSPResponseBuilder()
-                    .add_response_by_hash(
-                        issuer_name_hash=request.issuer_name_hash,
-                        issuer_key_hash=request.issuer_key_hash,
-                        serial_number=request.serial_number,
-                        algorithm=request.hash_algorithm,
-                        cert_status=ocsp.OCSPCertStatus.GOOD,
-                        this_update=now - dt.timedelta(minutes=1),
-                        next_update=now + dt.timedelta(hours=1),
-                        revocation_time=None,
-                        revocation_reason=None,
-                    )
-                    .responder_id(ocsp.OCSPResponderEncoding.HASH, ca)
-                    .sign(ca_key, hashes.SHA256())
-                    .public_bytes(serialization.Encoding.DER)
-                )
-                self.send_response(200)
-                self.send_header("Content-Type", "application/ocsp-response")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *_args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/ocsp"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture(scope="module")
 def host_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The x86_64 bundle for the running interpreter's version (same code as the real one)."""
@@ -404,50 +290,35 @@ def _run_clean(bundle: Path, events: list[dict[str, Any]], env: dict[str, str]) 
     return probe
 
 
-@pytest.fixture(scope="module")
-def pki() -> Iterator[tuple[x509.Certificate, ec.EllipticCurvePrivateKey]]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    yield _self_signed_ca(key, "Clean Interpreter CA"), key
-
-
 def test_handler_answers_from_the_bundle_in_a_clean_interpreter(
-    host_bundle: Path, pki: tuple[x509.Certificate, ec.EllipticCurvePrivateKey]
+    host_bundle: Path, pki: Any
 ) -> None:
-    ca, ca_key = pki
-    responder = _GoodResponder(ca, ca_key)
-    try:
-        device = _device(ca, ca_key, responder.url)
-        rogue_key = ec.generate_private_key(ec.SECP256R1())
-        rogue = _self_signed_ca(rogue_key, "Rogue CA")
-        stranger = _device(rogue, rogue_key, responder.url)
-
-        def pem(cert: x509.Certificate) -> str:
-            return cert.public_bytes(serialization.Encoding.PEM).decode()
-
-        def event(cert: x509.Certificate) -> dict[str, Any]:
-            return {
-                "connectionMetadata": {"id": "conn-1"},
-                "principalId": "p",
-                "serverName": "devices.example.com",
-                "clientCertificateChain": [pem(cert)],
-            }
-
+    responders = importlib.import_module("tests.lambda.responders")
+    make_event = importlib.import_module("tests.lambda.harness").make_event
+    good = responders.answer_with(
+        lambda request: responders.build_answer(request, signer=pki.issuing_ca)
+    )
+    with responders.LoopbackServer(good) as responder:
+        device = pki.issue_device(ocsp_url=responder.url)
+        stranger = pki.issue_device(issuer=pki.other_ca, ocsp_url=responder.url)
         env = {
-            "TRUSTED_CA_PEM": pem(ca),
+            "TRUSTED_CA_PEM": pki.issuing_ca.pem.decode(),
             "OCSP_ALLOWED_URLS": responder.url,
             "OCSP_TIMEOUT_SECONDS": "2",
             "OCSP_DEADLINE_SECONDS": "3",
             "AWS_LAMBDA_FUNCTION_NAME": "bundle-test",
         }
-        probe = _run_clean(host_bundle, [event(device), event(stranger), {"not": "an event"}], env)
-    finally:
-        responder.close()
+        probe = _run_clean(
+            host_bundle, [make_event(device), make_event(stranger), {"not": "an event"}], env
+        )
+        requests = responder.request_count
+        assert responder.errors == []
     assert probe["answers"] == [
         {"isAuthenticated": True},
         {"isAuthenticated": False},
         {"isAuthenticated": False},
     ]
-    assert responder.requests == 1  # only the trusted device reached the responder
+    assert requests == 1  # only the trusted device reached the responder
     for module, path in probe["modules"].items():
         assert Path(path).is_relative_to(host_bundle), (module, path)
     reasons = [line.get("reason") for line in probe["log_lines"]]

@@ -616,23 +616,23 @@ def test_grant_issue_certificate_is_scoped_to_the_issuing_ca() -> None:
     role = iam.Role(stack, "Issuer", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
     grant = ca.grant_issue_certificate(role)
     assert grant.success
-    template = Template.from_stack(stack)
-    template.has_resource_properties(
-        "AWS::IAM::Policy",
-        {
-            "PolicyDocument": {
-                "Statement": [
-                    {
-                        "Action": ["acm-pca:GetCertificate", "acm-pca:IssueCertificate"],
-                        "Effect": "Allow",
-                        "Resource": get_att(stack.get_logical_id(ca.subordinate_ca), "Arn"),
-                    }
-                ],
-                "Version": "2012-10-17",
-            },
-            "Roles": [{"Ref": stack.get_logical_id(role.node.default_child)}],
+    (policy,) = Template.from_stack(stack).find_resources("AWS::IAM::Policy").values()
+    properties = policy["Properties"]
+    assert properties.pop("PolicyName").startswith("IssuerDefaultPolicy")
+    # the whole policy: one statement, two actions, the issuing CA only
+    assert properties == {
+        "PolicyDocument": {
+            "Statement": [
+                {
+                    "Action": ["acm-pca:GetCertificate", "acm-pca:IssueCertificate"],
+                    "Effect": "Allow",
+                    "Resource": get_att(stack.get_logical_id(ca.subordinate_ca), "Arn"),
+                }
+            ],
+            "Version": "2012-10-17",
         },
-    )
+        "Roles": [{"Ref": stack.get_logical_id(role.node.default_child)}],
+    }
 
 
 def test_short_lived_usage_mode_applies_to_the_issuing_ca_and_warns() -> None:

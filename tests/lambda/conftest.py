@@ -14,6 +14,7 @@ import pytest
 
 from .harness import Invoker, settings_env
 from .pki import Issued, Pki, build_pki
+from .responders import LoopbackServer, answer_with, build_answer
 
 LAMBDA_SRC = Path(__file__).resolve().parents[2] / "lambda_src"
 if str(LAMBDA_SRC) not in sys.path:
@@ -44,6 +45,19 @@ def _clean_handler(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     _reset_handler()
     yield
     _reset_handler()
+
+
+@pytest.fixture(scope="module")
+def good_server(pki: Pki) -> Iterator[LoopbackServer]:
+    """A loopback responder that answers every request ``good``, signed by ``issuing_ca``."""
+    with LoopbackServer(answer_with(lambda r: build_answer(r, signer=pki.issuing_ca))) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def good_device(pki: Pki, good_server: LoopbackServer) -> Issued:
+    """A device of ``issuing_ca`` whose AIA names ``good_server``."""
+    return pki.issue_device(ocsp_url=good_server.url)
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
@@ -97,6 +97,7 @@ def _sign(
     not_before: dt.datetime | None = None,
     not_after: dt.datetime | None = None,
     ocsp_nocheck: bool = False,
+    pss: bool = False,
 ) -> Issued:
     now = _now()
     nb = not_before if not_before is not None else now - BACKDATE
@@ -119,36 +120,20 @@ def _sign(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),
             critical=False,
         )
-    if ca:
-        builder = builder.add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-    else:
-        builder = builder.add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+    builder = builder.add_extension(
+        x509.KeyUsage(
+            digital_signature=True,
+            content_commitment=False,
+            key_encipherment=False,
+            data_encipherment=False,
+            key_agreement=False,
+            key_cert_sign=ca,
+            crl_sign=ca,
+            encipher_only=False,
+            decipher_only=False,
+        ),
+        critical=True,
+    )
     if eku:
         builder = builder.add_extension(x509.ExtendedKeyUsage(eku), critical=False)
     if ocsp_url is not None:
@@ -165,8 +150,32 @@ def _sign(
         )
     if ocsp_nocheck:
         builder = builder.add_extension(x509.OCSPNoCheck(), critical=False)
-    cert = builder.sign(signer_key, hashes.SHA256())
+    rsa_padding = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32) if pss else None
+    cert = builder.sign(signer_key, hashes.SHA256(), rsa_padding=rsa_padding)
     return Issued(cert=cert, key=key)
+
+
+def _responder(
+    common_name: str,
+    issuer: Issued,
+    *,
+    eku: bool = True,
+    key_kind: str = "ec",
+    not_before: dt.datetime | None = None,
+    not_after: dt.datetime | None = None,
+) -> Issued:
+    """A responder certificate: OCSPSigning EKU and ocsp-nocheck, or (``eku=False``) only
+    clientAuth, which makes it no responder at all."""
+    return _sign(
+        subject=_name(common_name),
+        key=new_key(key_kind),
+        issuer=issuer,
+        ca=False,
+        eku=[ExtendedKeyUsageOID.OCSP_SIGNING] if eku else [ExtendedKeyUsageOID.CLIENT_AUTH],
+        not_before=not_before,
+        not_after=not_after,
+        ocsp_nocheck=eku,
+    )
 
 
 @dataclass(frozen=True)
@@ -192,8 +201,10 @@ class Pki:
         not_before: dt.datetime | None = None,
         not_after: dt.datetime | None = None,
         key_kind: str = "ec",
+        pss: bool = False,
     ) -> Issued:
-        """A device (client) certificate, issued by ``issuing_ca`` unless ``issuer`` is given."""
+        """A device (client) certificate, issued by ``issuing_ca`` unless ``issuer`` is given
+        (``pss=True``: signed with RSASSA-PSS/SHA-256; the issuer must have an RSA key)."""
         self._counter[0] += 1
         return _sign(
             subject=_name(f"device-{self._counter[0]}"),
@@ -205,6 +216,7 @@ class Pki:
             ocsp_url=ocsp_url,
             not_before=not_before,
             not_after=not_after,
+            pss=pss,
         )
 
     def issue_delegate(
@@ -217,15 +229,12 @@ class Pki:
     ) -> Issued:
         """Another OCSP responder certificate (with the OCSPSigning EKU unless ``eku=False``)."""
         self._counter[0] += 1
-        return _sign(
-            subject=_name(f"ocsp-responder-{self._counter[0]}"),
-            key=new_key(),
-            issuer=issuer if issuer is not None else self.issuing_ca,
-            ca=False,
-            eku=[ExtendedKeyUsageOID.OCSP_SIGNING] if eku else [ExtendedKeyUsageOID.CLIENT_AUTH],
+        return _responder(
+            f"ocsp-responder-{self._counter[0]}",
+            issuer if issuer is not None else self.issuing_ca,
+            eku=eku,
             not_before=not_before,
             not_after=not_after,
-            ocsp_nocheck=eku,
         )
 
     def write_files(self, directory: Path) -> dict[str, Path]:
@@ -261,49 +270,17 @@ def build_pki() -> Pki:
     issuing_ca = _sign(subject=issuing_subject, key=new_key(), issuer=root, ca=True)
     other_ca = _sign(subject=_name("Other CA"), key=new_key(), issuer=None, ca=True)
     rogue_ca = _sign(subject=issuing_subject, key=new_key(), issuer=None, ca=True)
-    ocsp = [ExtendedKeyUsageOID.OCSP_SIGNING]
-    delegate = _sign(
-        subject=_name("Test OCSP Responder"),
-        key=new_key(),
-        issuer=issuing_ca,
-        ca=False,
-        eku=ocsp,
-        ocsp_nocheck=True,
-    )
-    delegate_no_eku = _sign(
-        subject=_name("Test Responder Without EKU"),
-        key=new_key(),
-        issuer=issuing_ca,
-        ca=False,
-        eku=[ExtendedKeyUsageOID.CLIENT_AUTH],
-    )
-    delegate_other_ca = _sign(
-        subject=_name("Other CA OCSP Responder"),
-        key=new_key(),
-        issuer=other_ca,
-        ca=False,
-        eku=ocsp,
-        ocsp_nocheck=True,
-    )
-    delegate_expired = _sign(
-        subject=_name("Expired OCSP Responder"),
-        key=new_key(),
-        issuer=issuing_ca,
-        ca=False,
-        eku=ocsp,
+    delegate = _responder("Test OCSP Responder", issuing_ca)
+    delegate_no_eku = _responder("Test Responder Without EKU", issuing_ca, eku=False)
+    delegate_other_ca = _responder("Other CA OCSP Responder", other_ca)
+    delegate_expired = _responder(
+        "Expired OCSP Responder",
+        issuing_ca,
         not_before=now - dt.timedelta(days=30),
         not_after=now - dt.timedelta(days=1),
-        ocsp_nocheck=True,
     )
     rsa_ca = _sign(subject=_name("Test RSA Issuing CA"), key=new_key("rsa"), issuer=root, ca=True)
-    rsa_delegate = _sign(
-        subject=_name("Test RSA OCSP Responder"),
-        key=new_key("rsa"),
-        issuer=rsa_ca,
-        ca=False,
-        eku=ocsp,
-        ocsp_nocheck=True,
-    )
+    rsa_delegate = _responder("Test RSA OCSP Responder", rsa_ca, key_kind="rsa")
     return Pki(
         root=root,
         issuing_ca=issuing_ca,

@@ -26,6 +26,7 @@ import datetime as dt
 import itertools
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -39,7 +40,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509 import ocsp
 
 from .pki import Issued, PrivateKey
@@ -96,6 +97,8 @@ class Reply:
 
 
 Behaviour = Callable[[RecordedRequest], Reply]
+#: (signatureAlgorithm AlgorithmIdentifier DER, function signing the tbsResponseData DER)
+SignatureSpec = tuple[bytes, Callable[[bytes], bytes]]
 
 
 def _not_configured(_request: RecordedRequest) -> Reply:
@@ -105,7 +108,13 @@ def _not_configured(_request: RecordedRequest) -> Reply:
 class LoopbackServer:
     """An HTTP server on 127.0.0.1:<ephemeral> that records requests and replies as told."""
 
-    def __init__(self, behaviour: Behaviour | None = None, *, path: str = "/ocsp") -> None:
+    def __init__(
+        self,
+        behaviour: Behaviour | None = None,
+        *,
+        path: str = "/ocsp",
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.behaviour: Behaviour = behaviour or _not_configured
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
@@ -115,8 +124,11 @@ class LoopbackServer:
         self.errors: list[str] = []
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
+        if tls is not None:  # handshakes happen on accept; a failed one is dropped quietly
+            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
         self.port: int = self._httpd.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}{path}"
+        scheme = "http" if tls is None else "https"
+        self.url = f"{scheme}://127.0.0.1:{self.port}{path}"
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -367,17 +379,20 @@ def build_answer(
     include_signer: bool = True,
     revocation_reason: x509.ReasonFlags | None = None,
     cert_id_algorithm: hashes.HashAlgorithm | None = None,
+    now: dt.datetime | None = None,
 ) -> bytes:
     """A successful, signed BasicOCSPResponse (DER) answering ``request``.
 
     By default the CertID echoes the request's; ``serial`` / ``cert_id_issuer`` replace parts
     of it; ``cert_id_algorithm`` (needs ``cert_id_issuer``) re-hashes it. Times are offsets
-    in seconds from now (``next_update_offset=None``: no nextUpdate).
+    in seconds from ``now`` (default: the wall clock, which also stamps producedAt; a given
+    ``now`` stamps producedAt too) (``next_update_offset=None``: no nextUpdate).
     ``nonce="echo"`` copies the request nonce (if any), ``None`` omits it, bytes send those.
     ``responder_cert`` (default: the signer) names the ResponderID; its key must be the signer's
     key for ``OCSPResponseBuilder`` (use ``with_responder_id`` otherwise).
     """
-    now = _utcnow()
+    produced_at = now
+    now = now or _utcnow()
     algorithm = cert_id_algorithm or request.hash_algorithm
     name_hash, key_hash = (
         cert_id_hashes(cert_id_issuer, algorithm)
@@ -388,33 +403,80 @@ def build_answer(
     next_update = (
         None if next_update_offset is None else now + dt.timedelta(seconds=next_update_offset)
     )
+    included = list(certs or [])
+    if include_signer and signer.cert not in included:
+        included.insert(0, signer.cert)
+    echoed = request.nonce if nonce == _ECHO else nonce
+    return sign_response(
+        CertIdParts(name_hash, key_hash, request.serial if serial is None else serial, algorithm),
+        signer=signer,
+        status=status,
+        this_update=this_update,
+        next_update=next_update,
+        revocation_time=now - dt.timedelta(hours=1),
+        revocation_reason=revocation_reason,
+        responder_by=responder_by,
+        responder_cert=responder_cert,
+        certs=included,
+        nonce=echoed if isinstance(echoed, bytes) else None,
+        produced_at=produced_at,
+    )
+
+
+@dataclass(frozen=True)
+class CertIdParts:
+    issuer_name_hash: bytes
+    issuer_key_hash: bytes
+    serial: int
+    algorithm: hashes.HashAlgorithm
+
+
+def sign_response(
+    cert_id: CertIdParts,
+    *,
+    signer: Issued,
+    status: str,
+    this_update: dt.datetime,
+    next_update: dt.datetime | None,
+    revocation_time: dt.datetime,
+    revocation_reason: x509.ReasonFlags | None = None,
+    responder_by: str = "name",
+    responder_cert: x509.Certificate | None = None,
+    certs: list[x509.Certificate] | None = None,
+    nonce: bytes | None = None,
+    extensions: list[tuple[x509.ExtensionType, bool]] | None = None,
+    signature_hash: hashes.HashAlgorithm | None = None,
+    produced_at: dt.datetime | None = None,
+) -> bytes:
+    """DER of a successful BasicOCSPResponse with one SingleResponse, every field as given
+    (``revocation_*`` only used when ``status="revoked"``); the core of ``build_answer`` and
+    of the unit tests' ``respond``."""
     revoked = status == "revoked"
     builder = ocsp.OCSPResponseBuilder().add_response_by_hash(
-        issuer_name_hash=name_hash,
-        issuer_key_hash=key_hash,
-        serial_number=request.serial if serial is None else serial,
-        algorithm=algorithm,
+        issuer_name_hash=cert_id.issuer_name_hash,
+        issuer_key_hash=cert_id.issuer_key_hash,
+        serial_number=cert_id.serial,
+        algorithm=cert_id.algorithm,
         cert_status=_STATUS[status],
         this_update=this_update,
         next_update=next_update,
-        revocation_time=now - dt.timedelta(hours=1) if revoked else None,
+        revocation_time=revocation_time if revoked else None,
         revocation_reason=revocation_reason if revoked else None,
     )
     by_key = responder_by == "key"
     encoding = ocsp.OCSPResponderEncoding.HASH if by_key else ocsp.OCSPResponderEncoding.NAME
     builder = builder.responder_id(encoding, responder_cert or signer.cert)
-    included = list(certs or [])
-    if include_signer and signer.cert not in included:
-        included.insert(0, signer.cert)
-    if included:
-        builder = builder.certificates(included)
-    if nonce == _ECHO:
-        if request.nonce is not None:
-            builder = builder.add_extension(x509.OCSPNonce(request.nonce), critical=False)
-    elif isinstance(nonce, bytes):
+    if certs:
+        builder = builder.certificates(certs)
+    if nonce is not None:
         builder = builder.add_extension(x509.OCSPNonce(nonce), critical=False)
-    response = builder.sign(signer.key, hashes.SHA256())
-    return response.public_bytes(serialization.Encoding.DER)
+    for extension, critical in extensions or []:
+        builder = builder.add_extension(extension, critical=critical)
+    response = builder.sign(signer.key, signature_hash or hashes.SHA256())
+    der = response.public_bytes(serialization.Encoding.DER)
+    if produced_at is None:  # the builder stamps producedAt with the wall clock
+        return der
+    return with_produced_at(der, produced_at, key=signer.key, hash_algorithm=signature_hash)
 
 
 def unsuccessful(status: ocsp.OCSPResponseStatus) -> bytes:
@@ -499,17 +561,32 @@ class _Basic:
     def responder_id(self) -> bytes:
         return self.tbs_parts[self._responses_index - 2]
 
-    def sign(self, key: PrivateKey, *, sha1: bool = False) -> bytes:
+    def set_produced_at(self, when: dt.datetime) -> None:
+        self.tbs_parts[self._responses_index - 1] = _wrap(
+            0x18, when.astimezone(dt.UTC).strftime("%Y%m%d%H%M%SZ").encode()
+        )
+
+    def sign(
+        self,
+        key: PrivateKey,
+        *,
+        algorithm: SignatureSpec | None = None,
+        hash_algorithm: hashes.HashAlgorithm | None = None,
+    ) -> bytes:
+        """Re-sign with ``key``: ``algorithm`` = (AlgorithmIdentifier DER, signing function);
+        by default ``hash_algorithm`` (SHA-256) with the key's own scheme and the original
+        AlgorithmIdentifier (which must name that hash)."""
         tbs = _wrap(0x30, b"".join(self.tbs_parts))
-        if sha1:  # ecdsa-with-SHA1 (1.2.840.10045.4.1): what builders refuse to produce
-            if not isinstance(key, ec.EllipticCurvePrivateKey):
-                raise TypeError(type(key))
-            self.sig_alg = bytes.fromhex("300906072a8648ce3d0401")
-            signature = key.sign(tbs, ec.ECDSA(hashes.SHA1()))  # noqa: S303 - hostile case
+        digest = hash_algorithm or hashes.SHA256()
+        if algorithm is not None:
+            self.sig_alg, sign = algorithm
+            signature = sign(tbs)
         elif isinstance(key, ec.EllipticCurvePrivateKey):
-            signature = key.sign(tbs, ec.ECDSA(hashes.SHA256()))
+            signature = key.sign(tbs, ec.ECDSA(digest))
         elif isinstance(key, rsa.RSAPrivateKey):
-            signature = key.sign(tbs, padding.PKCS1v15(), hashes.SHA256())
+            signature = key.sign(tbs, padding.PKCS1v15(), digest)
+        elif isinstance(key, ed25519.Ed25519PrivateKey):
+            signature = key.sign(tbs)
         else:  # pragma: no cover - the test PKI has only EC and RSA keys
             raise TypeError(type(key))
         basic = _wrap(
@@ -541,7 +618,120 @@ def with_single_responses_first(base: bytes, others: list[bytes], *, key: Privat
 
 def resigned_with_sha1(base: bytes, *, key: PrivateKey) -> bytes:
     """``base`` re-signed with ECDSA over SHA-1 (a weak signature hash)."""
-    return _Basic.parse(base).sign(key, sha1=True)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise TypeError(type(key))
+    # ecdsa-with-SHA1 (1.2.840.10045.4.1): what builders refuse to produce
+    sha1 = hashes.SHA1()  # noqa: S303 - the hostile case
+    spec = (_algorithm_id("1.2.840.10045.4.1"), lambda tbs: key.sign(tbs, ec.ECDSA(sha1)))
+    return _Basic.parse(base).sign(key, algorithm=spec)
+
+
+def with_single_extension(base: bytes, *, key: PrivateKey, critical: bool) -> bytes:
+    """``base`` whose first SingleResponse carries a private-OID singleExtension, re-signed."""
+    parsed = _Basic.parse(base)
+    first, *rest = parsed.single_responses
+    flag = _wrap(0x01, b"\xff") if critical else b""
+    extension = _wrap(0x30, _oid("1.3.6.1.4.1.55555.1") + flag + _wrap(0x04, b"\x05\x00"))
+    first = _wrap(0x30, _content(first) + _wrap(0xA1, _wrap(0x30, extension)))
+    parsed.set_single_responses([first, *rest])
+    return parsed.sign(key)
+
+
+def with_produced_at(
+    base: bytes,
+    when: dt.datetime,
+    *,
+    key: PrivateKey,
+    hash_algorithm: hashes.HashAlgorithm | None = None,
+) -> bytes:
+    """``base`` with producedAt set to ``when`` (``OCSPResponseBuilder`` always stamps the wall
+    clock), re-signed by ``key`` with ``hash_algorithm`` (default SHA-256; none for Ed25519)."""
+    parsed = _Basic.parse(base)
+    parsed.set_produced_at(when)
+    return parsed.sign(key, hash_algorithm=hash_algorithm)
+
+
+def resigned(base: bytes, *, key: PrivateKey, algorithm: SignatureSpec) -> bytes:
+    """``base`` re-signed with ``algorithm`` (see ``pss``)."""
+    return _Basic.parse(base).sign(key, algorithm=algorithm)
+
+
+# -- RSASSA-PSS (RFC 4055), including parameters that a strict verifier must refuse -------------
+
+HASH_OIDS = {
+    "sha1": "1.3.14.3.2.26",
+    "sha256": "2.16.840.1.101.3.4.2.1",
+    "sha384": "2.16.840.1.101.3.4.2.2",
+    "sha512": "2.16.840.1.101.3.4.2.3",
+}
+_HASHES: dict[str, hashes.HashAlgorithm] = {
+    "sha1": hashes.SHA1(),  # noqa: S303 - only to build refused cases
+    "sha256": hashes.SHA256(),
+    "sha384": hashes.SHA384(),
+    "sha512": hashes.SHA512(),
+}
+
+
+def _oid(dotted: str) -> bytes:
+    arcs = [int(a) for a in dotted.split(".")]
+    out = bytearray([40 * arcs[0] + arcs[1]])
+    for arc in arcs[2:]:
+        chunk = [arc & 0x7F]
+        rest = arc >> 7
+        while rest:
+            chunk.append(0x80 | (rest & 0x7F))
+            rest >>= 7
+        out += bytes(reversed(chunk))
+    return _wrap(0x06, bytes(out))
+
+
+def _algorithm_id(dotted: str, params: bytes = b"") -> bytes:
+    return _wrap(0x30, _oid(dotted) + params)
+
+
+def _int(value: int) -> bytes:
+    return _wrap(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big"))
+
+
+def pss(
+    key: PrivateKey,
+    hash_name: str = "sha256",
+    *,
+    declared_hash: str | None = None,
+    mgf_hash: str | None = None,
+    salt: int | None = None,
+    declared_salt: int | None = None,
+    trailer: int | None = None,
+    omit_params: bool = False,
+) -> SignatureSpec:
+    """An RSASSA-PSS (AlgorithmIdentifier, signer) pair. The signature really uses
+    ``hash_name``, MGF1 with ``mgf_hash`` (default: the same) and ``salt`` (default: the hash
+    length); ``declared_*``/``trailer`` make the parameters say otherwise, and
+    ``omit_params`` sends an empty RSASSA-PSS-params (all defaults: SHA-1)."""
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise TypeError(type(key))
+    digest = _HASHES[hash_name]
+    mgf = mgf_hash or hash_name
+    salt_length = digest.digest_size if salt is None else salt
+    declared = declared_hash or hash_name
+    salt_field = salt_length if declared_salt is None else declared_salt
+    # DER: a field equal to its DEFAULT (SHA-1, MGF1-SHA-1, salt 20, trailer 1) is omitted.
+    fields = (
+        (b"" if declared == "sha1" else _wrap(0xA0, _algorithm_id(HASH_OIDS[declared])))
+        + (
+            b""
+            if mgf == "sha1"
+            else _wrap(0xA1, _algorithm_id("1.2.840.113549.1.1.8", _algorithm_id(HASH_OIDS[mgf])))
+        )
+        + (b"" if salt_field == 20 else _wrap(0xA2, _int(salt_field)))
+        + (b"" if trailer in (None, 1) else _wrap(0xA3, _int(trailer)))
+    )
+    params = _wrap(0x30, b"" if omit_params else fields)
+    padder = padding.PSS(mgf=padding.MGF1(_HASHES[mgf]), salt_length=salt_length)
+    return (
+        _algorithm_id("1.2.840.113549.1.1.10", params),
+        lambda tbs: key.sign(tbs, padder, digest),
+    )
 
 
 def with_responder_id(base: bytes, responder_id_from: bytes, *, key: PrivateKey) -> bytes:
@@ -571,6 +761,12 @@ def flip_signature_bit(base: bytes) -> bytes:
     sig[-1] ^= 0x01
     basic = _wrap(0x30, parts[0] + parts[1] + _wrap(0x03, bytes(sig)) + b"".join(parts[3:]))
     return _wrap(0x30, status + _wrap(0xA0, _wrap(0x30, response_type + _wrap(0x04, basic))))
+
+
+#: Public names of the DER helpers, for tests that build certificates by hand.
+der_children = _children
+der_content = _content
+der_wrap = _wrap
 
 
 # -- behaviours --------------------------------------------------------------------------------
@@ -828,25 +1024,34 @@ def run_openssl_client(
 __all__ = [
     "OCSP_RESPONSE_TYPE",
     "Behaviour",
+    "CertIdParts",
     "LoopbackServer",
     "OpensslResponder",
     "ParsedRequest",
     "RawListener",
     "RecordedRequest",
     "Reply",
+    "SignatureSpec",
     "answer_with",
     "build_answer",
     "cert_id_hashes",
     "closed_port_url",
+    "der_children",
+    "der_content",
+    "der_wrap",
     "fixed",
     "flip_signature_bit",
     "openssl_available",
     "parse_request",
+    "pss",
+    "resigned",
     "resigned_with_sha1",
     "run_openssl_client",
+    "sign_response",
     "unsuccessful",
     "with_extra_single_responses",
     "with_responder_id",
     "with_response_type",
+    "with_single_extension",
     "with_single_responses_first",
 ]

@@ -3,27 +3,16 @@ re-read after ``reset()``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from .harness import ALLOW, DENY, Invoker, make_event
 from .pki import Issued, Pki
-from .responders import LoopbackServer, answer_with, build_answer
+from .responders import LoopbackServer
 
 Configure = Callable[..., None]
-
-
-@pytest.fixture(scope="module")
-def server(pki: Pki) -> Iterator[LoopbackServer]:
-    with LoopbackServer(answer_with(lambda r: build_answer(r, signer=pki.issuing_ca))) as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def device(pki: Pki, server: LoopbackServer) -> Issued:
-    return pki.issue_device(ocsp_url=server.url)
 
 
 BAD_SETTINGS = {
@@ -46,72 +35,72 @@ BAD_SETTINGS = {
 def test_malformed_setting_denies_with_config_error(
     *,
     pki: Pki,
-    server: LoopbackServer,
-    device: Issued,
+    good_server: LoopbackServer,
+    good_device: Issued,
     configure: Configure,
     invoke: Invoker,
     bad: dict[str, str],
 ) -> None:
     settings: dict[str, Any] = {"OCSP_FAIL_MODE": "open", **bad}
-    configure(trusted=[pki.issuing_ca], allowed=[server.url], **settings)
-    before = server.request_count
-    outcome = invoke(make_event(device))
+    configure(trusted=[pki.issuing_ca], allowed=[good_server.url], **settings)
+    before = good_server.request_count
+    outcome = invoke(make_event(good_device))
     assert (outcome.answer, outcome.reason) == (DENY, "CONFIG_ERROR"), outcome
-    assert server.request_count == before
+    assert good_server.request_count == before
     # Fixed environment + reset(): the same device is allowed.
-    configure(trusted=[pki.issuing_ca], allowed=[server.url])
-    assert invoke(make_event(device)).answer == ALLOW
+    configure(trusted=[pki.issuing_ca], allowed=[good_server.url])
+    assert invoke(make_event(good_device)).answer == ALLOW
 
 
 @pytest.mark.parametrize("trusted", ["", "not a pem", "device"])
 def test_bad_trusted_ca_pem_denies_with_config_error(
     *,
     pki: Pki,
-    server: LoopbackServer,
-    device: Issued,
+    good_server: LoopbackServer,
+    good_device: Issued,
     monkeypatch: pytest.MonkeyPatch,
     invoke: Invoker,
     trusted: str,
 ) -> None:
-    value = device.pem.decode() if trusted == "device" else trusted
+    value = good_device.pem.decode() if trusted == "device" else trusted
     monkeypatch.setenv("TRUSTED_CA_PEM", value)
-    monkeypatch.setenv("OCSP_ALLOWED_URLS", server.url)
+    monkeypatch.setenv("OCSP_ALLOWED_URLS", good_server.url)
     monkeypatch.setenv("OCSP_FAIL_MODE", "open")
     invoke.reset()
-    before = server.request_count
-    outcome = invoke(make_event(device))
+    before = good_server.request_count
+    outcome = invoke(make_event(good_device))
     assert (outcome.answer, outcome.reason) == (DENY, "CONFIG_ERROR"), outcome
-    assert server.request_count == before
+    assert good_server.request_count == before
     assert "BEGIN CERTIFICATE" not in str(outcome.log)
 
 
 def test_settings_are_read_once_until_reset(
     *,
     pki: Pki,
-    server: LoopbackServer,
-    device: Issued,
+    good_server: LoopbackServer,
+    good_device: Issued,
     configure: Configure,
     monkeypatch: pytest.MonkeyPatch,
     invoke: Invoker,
 ) -> None:
-    configure(trusted=[pki.issuing_ca], allowed=[server.url], OCSP_CACHE_MAX_SECONDS=0)
-    assert invoke(make_event(device)).answer == ALLOW
+    configure(trusted=[pki.issuing_ca], allowed=[good_server.url], OCSP_CACHE_MAX_SECONDS=0)
+    assert invoke(make_event(good_device)).answer == ALLOW
     monkeypatch.setenv("OCSP_FAIL_MODE", "nonsense")  # not seen until reset()
-    assert invoke(make_event(device)).answer == ALLOW
+    assert invoke(make_event(good_device)).answer == ALLOW
     invoke.reset()
-    assert invoke(make_event(device)).reason == "CONFIG_ERROR"
+    assert invoke(make_event(good_device)).reason == "CONFIG_ERROR"
 
 
 def test_function_name_comes_from_the_lambda_environment(
     *,
     pki: Pki,
-    server: LoopbackServer,
-    device: Issued,
+    good_server: LoopbackServer,
+    good_device: Issued,
     configure: Configure,
     monkeypatch: pytest.MonkeyPatch,
     invoke: Invoker,
 ) -> None:
-    configure(trusted=[pki.issuing_ca], allowed=[server.url])
+    configure(trusted=[pki.issuing_ca], allowed=[good_server.url])
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "preauth-prod")
-    log = invoke(make_event(device)).log
+    log = invoke(make_event(good_device)).log
     assert (log["FunctionName"], log["verdict"]) == ("preauth-prod", "ALLOW")

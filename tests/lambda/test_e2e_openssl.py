@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509 import ocsp
+from cryptography.x509.oid import SignatureAlgorithmOID
 
 from .harness import ALLOW, DENY, Invoker, make_event
 from .pki import Issued, Pki
 from .responders import OpensslResponder, openssl_available, parse_request
+from .unit_support import SHA1
 
 pytestmark = pytest.mark.skipif(not openssl_available(), reason="openssl CLI not installed")
 
@@ -165,3 +169,50 @@ def test_no_responder_url_denies(pki: Pki, configure: Configure, invoke: Invoker
     configure(trusted=[pki.issuing_ca], allowed=["http://127.0.0.1:9/ocsp"], OCSP_FAIL_MODE="open")
     outcome = invoke(make_event(device))
     assert (outcome.answer, outcome.reason) == (DENY, "NO_RESPONDER_URL"), outcome
+
+
+# -- RSASSA-PSS, as AWS Private CA signs with SHA256/384/512WITHRSA_PSS -------------------------
+
+PSS = SignatureAlgorithmOID.RSASSA_PSS
+
+
+@pytest.mark.parametrize(
+    ("digest", "salt", "signer"),
+    [
+        ("sha256", "digest", "rsa_ca"),
+        ("sha384", "max", "rsa_ca"),
+        ("sha512", "digest", "rsa_delegate"),
+        ("sha256", "max", "rsa_delegate"),
+    ],
+)
+@pytest.mark.parametrize("status", ["good", "revoked"])
+def test_pss_signed_answers_from_openssl(
+    *,
+    pki: Pki,
+    configure: Configure,
+    invoke: Invoker,
+    digest: str,
+    salt: str,
+    signer: str,
+    status: str,
+) -> None:
+    pss_options = ["-rmd", digest, "-rsigopt", "rsa_padding_mode:pss"]
+    pss_options += ["-rsigopt", f"rsa_pss_saltlen:{salt}"]
+    with OpensslResponder(
+        ca=pki.rsa_ca, signer=getattr(pki, signer), extra_args=pss_options
+    ) as responder:
+        # The device certificate itself is PSS-signed too, as a PSS CA would issue it.
+        device = pki.issue_device(issuer=pki.rsa_ca, ocsp_url=responder.url, pss=True)
+        if status == "good":
+            responder.set_good(device)
+        else:
+            responder.set_revoked(device)
+        configure(trusted=[pki.rsa_ca], allowed=[responder.url])
+        outcome = invoke(make_event(device))
+        # What openssl sent is really PSS-signed (asked again, outside the handler).
+        request = ocsp.OCSPRequestBuilder().add_certificate(device.cert, pki.rsa_ca.cert, SHA1)
+        answer = responder.respond(request.build().public_bytes(serialization.Encoding.DER))
+    assert (outcome.answer, outcome.reason) == EXPECTED[status], outcome
+    assert answer is not None
+    assert ocsp.load_der_ocsp_response(answer).signature_algorithm_oid == PSS
+    assert device.cert.signature_algorithm_oid == PSS

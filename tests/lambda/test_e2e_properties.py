@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -52,25 +52,18 @@ json_values = st.recursive(
 )
 
 
-@pytest.fixture(scope="module")
-def good_server(pki: Pki) -> Iterator[LoopbackServer]:
-    with LoopbackServer(answer_with(lambda r: build_answer(r, signer=pki.issuing_ca))) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def device(pki: Pki, good_server: LoopbackServer) -> Issued:
-    return pki.issue_device(ocsp_url=good_server.url)
-
-
 @pytest.fixture
 def primed(
-    pki: Pki, device: Issued, good_server: LoopbackServer, configure: Configure, invoke: Invoker
+    pki: Pki,
+    good_device: Issued,
+    good_server: LoopbackServer,
+    configure: Configure,
+    invoke: Invoker,
 ) -> Invoker:
     """Configured handler whose cache already holds the good device's answer."""
     configure(trusted=[pki.issuing_ca], allowed=[good_server.url], **FAST)
     for encoding in ("pem", "der"):
-        outcome = invoke(make_event(device, encoding=encoding))
+        outcome = invoke(make_event(good_device, encoding=encoding))
         assert (outcome.answer, outcome.reason) == (ALLOW, "GOOD"), outcome
     return invoke
 
@@ -87,9 +80,9 @@ def _lenient_der(entry: str) -> bytes | None:
         return None
 
 
-def _deny_unless_same_cert(outcome: Any, entry: str, device: Issued) -> None:
+def _deny_unless_same_cert(outcome: Any, entry: str, good_device: Issued) -> None:
     if outcome.answer == ALLOW:
-        assert _lenient_der(entry) == device.der, f"mutated chain allowed: {entry!r}"
+        assert _lenient_der(entry) == good_device.der, f"mutated chain allowed: {entry!r}"
 
 
 # -- arbitrary input -------------------------------------------------------------------------
@@ -135,7 +128,7 @@ def test_only_the_good_leaf_is_allowed(
     *,
     primed: Invoker,
     pki: Pki,
-    device: Issued,
+    good_device: Issued,
     first: str,
     rest: list[str],
     connection_id: str,
@@ -144,8 +137,8 @@ def test_only_the_good_leaf_is_allowed(
 ) -> None:
     rogue = pki.issue_device(issuer=pki.rogue_ca)
     entries = {
-        "device-pem": device.pem.decode(),
-        "device-der": base64.b64encode(device.der).decode(),
+        "device-pem": good_device.pem.decode(),
+        "device-der": base64.b64encode(good_device.der).decode(),
         "issuing-ca": pki.issuing_ca.pem.decode(),
         "root": pki.root.pem.decode(),
         "rogue-device": rogue.pem.decode(),
@@ -170,9 +163,9 @@ def test_only_the_good_leaf_is_allowed(
 @prop(300)
 @given(data=st.data(), encoding=st.sampled_from(["pem", "der"]))
 def test_der_byte_flips_are_never_allowed(
-    primed: Invoker, device: Issued, data: st.DataObject, encoding: str
+    primed: Invoker, good_device: Issued, data: st.DataObject, encoding: str
 ) -> None:
-    der = bytearray(device.der)
+    der = bytearray(good_device.der)
     index = data.draw(st.integers(0, len(der) - 1), label="index")
     der[index] ^= data.draw(st.integers(1, 255), label="xor")
     body = base64.b64encode(bytes(der)).decode()
@@ -188,9 +181,9 @@ def test_der_byte_flips_are_never_allowed(
 @prop(150)
 @given(data=st.data())
 def test_pem_text_mutations_are_never_allowed(
-    primed: Invoker, device: Issued, data: st.DataObject
+    primed: Invoker, good_device: Issued, data: st.DataObject
 ) -> None:
-    pem = device.pem.decode()
+    pem = good_device.pem.decode()
     index = data.draw(st.integers(0, len(pem) - 1), label="index")
     replacement = data.draw(
         st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-\n ")
@@ -199,24 +192,24 @@ def test_pem_text_mutations_are_never_allowed(
     )
     mutated = pem[:index] + replacement + pem[index + 1 :]
     outcome = primed(make_event(mutated))
-    _deny_unless_same_cert(outcome, mutated, device)
+    _deny_unless_same_cert(outcome, mutated, good_device)
 
 
 @prop(80)
 @given(data=st.data(), encoding=st.sampled_from(["pem-text", "der"]))
 def test_truncations_are_never_allowed(
-    primed: Invoker, device: Issued, data: st.DataObject, encoding: str
+    primed: Invoker, good_device: Issued, data: st.DataObject, encoding: str
 ) -> None:
     if encoding == "der":
-        cut = data.draw(st.integers(0, len(device.der) - 1), label="cut")
-        entry = base64.b64encode(device.der[:cut]).decode()
+        cut = data.draw(st.integers(0, len(good_device.der) - 1), label="cut")
+        entry = base64.b64encode(good_device.der[:cut]).decode()
         outcome = primed(make_event(entry))
         assert outcome.answer == DENY, outcome
     else:
-        pem = device.pem.decode()
+        pem = good_device.pem.decode()
         cut = data.draw(st.integers(0, len(pem) - 1), label="cut")
         entry = pem[:cut]
-        _deny_unless_same_cert(primed(make_event(entry)), entry, device)
+        _deny_unless_same_cert(primed(make_event(entry)), entry, good_device)
 
 
 @prop(80)
@@ -237,17 +230,17 @@ def test_truncations_are_never_allowed(
     at=st.integers(0, 4),
 )
 def test_extra_garbage_entries_are_never_allowed(
-    primed: Invoker, device: Issued, garbage: list[str], at: int
+    primed: Invoker, good_device: Issued, garbage: list[str], at: int
 ) -> None:
     # Garbage before the leaf, after it, or both: never an allow.
     position = min(at, len(garbage))
-    chain = [*garbage[:position], device.pem.decode(), *garbage[position:]]
+    chain = [*garbage[:position], good_device.pem.decode(), *garbage[position:]]
     outcome = primed(make_event(*chain))
     assert outcome.answer == DENY, outcome
 
 
-def test_swapped_chain_order_is_denied(primed: Invoker, pki: Pki, device: Issued) -> None:
-    outcome = primed(make_event(pki.issuing_ca, device))
+def test_swapped_chain_order_is_denied(primed: Invoker, pki: Pki, good_device: Issued) -> None:
+    outcome = primed(make_event(pki.issuing_ca, good_device))
     assert (outcome.answer, outcome.reason) == (DENY, "NOT_A_DEVICE_CERT"), outcome
 
 
@@ -273,7 +266,7 @@ def test_non_device_certificate_as_leaf_is_denied(
             assert server.request_count == 0
 
 
-def test_json_round_trip_of_answers(primed: Invoker, device: Issued) -> None:
+def test_json_round_trip_of_answers(primed: Invoker, good_device: Issued) -> None:
     # The answer must serialize as the exact JSON IoT Core expects.
-    answer, _lines = primed.raw(make_event(device))
+    answer, _lines = primed.raw(make_event(good_device))
     assert json.dumps(answer) == '{"isAuthenticated": true}'

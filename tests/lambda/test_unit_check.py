@@ -25,8 +25,9 @@ from .responders import (
     closed_port_url,
     fixed,
     parse_request,
+    unsuccessful,
 )
-from .unit_support import NOW, respond, settings_for, unsuccessful
+from .unit_support import NOW, respond, settings_for
 
 MINUTE = dt.timedelta(minutes=1)
 
@@ -116,7 +117,7 @@ def test_unknown_denies_and_is_not_cached(pki: Pki, server: LoopbackServer) -> N
 def test_rsa_issuer_with_delegate_and_sha256_request(pki: Pki, server: LoopbackServer) -> None:
     device = pki.issue_device(issuer=pki.rsa_ca, ocsp_url=server.url)
     server.behaviour = answer_with(
-        lambda req: build_answer(req, signer=pki.rsa_delegate, responder_by="key")
+        lambda req: build_answer(req, signer=pki.rsa_delegate, responder_by="key", now=NOW)
     )
     run = checker(pki, server, hash_algorithm=HashName.SHA256)
     expect(run(device), Verdict.ALLOW, Reason.GOOD)
@@ -129,14 +130,14 @@ def test_rsa_issuer_with_delegate_and_sha256_request(pki: Pki, server: LoopbackS
 def test_nonce_is_sent_and_checked_when_on(pki: Pki, server: LoopbackServer) -> None:
     device = pki.issue_device(ocsp_url=server.url)
     run = checker(pki, server, nonce=True, cache_max_seconds=0)
-    server.behaviour = answer_with(lambda req: build_answer(req, signer=pki.issuing_ca))
+    server.behaviour = answer_with(lambda req: build_answer(req, signer=pki.issuing_ca, now=NOW))
     expect(run(device), Verdict.ALLOW, Reason.GOOD)
     first = parse_request(server.requests[0])
     assert first is not None
     assert first.nonce is not None
     assert len(first.nonce) == 32
     server.behaviour = answer_with(
-        lambda req: build_answer(req, signer=pki.issuing_ca, nonce=b"\x00" * 32)
+        lambda req: build_answer(req, signer=pki.issuing_ca, nonce=b"\x00" * 32, now=NOW)
     )
     expect(run(device), Verdict.DENY, Reason.NONCE_MISMATCH)
     second = parse_request(server.requests[1])

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509 import ocsp as x509_ocsp
 from cryptography.x509.oid import NameOID
 from ocsp_core.config import HashName
@@ -22,13 +22,22 @@ from ocsp_core.ocsp import (
 )
 
 from .pki import Issued, Pki
-from .responders import flip_signature_bit, with_extra_single_responses, with_response_type
+from .responders import (
+    flip_signature_bit,
+    pss,
+    resigned,
+    unsuccessful,
+    with_extra_single_responses,
+    with_produced_at,
+    with_response_type,
+)
 from .responders import with_responder_id as swap_responder_id
-from .unit_support import NOW, SHA1, respond, unsuccessful
+from .unit_support import NOW, SHA1, respond
 
 MAX_AGE = dt.timedelta(seconds=300)
 SHA256_WITH_RSA = bytes.fromhex("06092a864886f70d01010b")
 SHA1_WITH_RSA = bytes.fromhex("06092a864886f70d010105")
+RSASSA_PSS = x509.ObjectIdentifier("1.2.840.113549.1.1.10")
 
 
 def verify(
@@ -517,6 +526,75 @@ def test_ed25519_issuer_signature_is_verified(pki: Pki) -> None:
         .responder_id(x509_ocsp.OCSPResponderEncoding.HASH, ca.cert)
         .sign(ca.key, None)  # type: ignore[arg-type]
     )
-    data = response.public_bytes(serialization.Encoding.DER)
+    data = with_produced_at(response.public_bytes(serialization.Encoding.DER), NOW, key=ca.key)
     assert accepted(verify(data, device, ca)).signer == "issuer"
     rejected(verify(flip_signature_bit(data), device, ca), Reason.BAD_SIGNATURE)
+
+
+# -- RSASSA-PSS (AWS Private CA: SHA256/384/512WITHRSA_PSS) -----------------------------------
+
+
+@pytest.mark.parametrize("hash_name", ["sha256", "sha384", "sha512"])
+@pytest.mark.parametrize("role", ["issuer", "delegate"])
+@pytest.mark.parametrize("salt", [None, 0], ids=["salt-hash-length", "salt-0"])
+def test_pss_signed_answer_is_accepted(
+    pki: Pki, hash_name: str, role: str, salt: int | None
+) -> None:
+    device = pki.issue_device(issuer=pki.rsa_ca)
+    signer = pki.rsa_ca if role == "issuer" else pki.rsa_delegate
+    base = respond(device, pki.rsa_ca, signer=signer)
+    data = resigned(base, key=signer.key, algorithm=pss(signer.key, hash_name, salt=salt))
+    assert x509_ocsp.load_der_ocsp_response(data).signature_algorithm_oid == RSASSA_PSS
+    assert accepted(verify(data, device, pki.rsa_ca)).signer == role
+
+
+PSS_REFUSED = {
+    # the parameters lie about how it was signed
+    "declared-hash-differs": {"hash_name": "sha256", "declared_hash": "sha384"},
+    "declared-salt-differs": {"salt": 32, "declared_salt": 48},
+    # genuinely signed this way, but refused
+    "sha1-defaults": {"hash_name": "sha1", "salt": 20, "omit_params": True},
+    "sha1-explicit": {"hash_name": "sha1"},
+    "mgf-hash-differs": {"hash_name": "sha256", "mgf_hash": "sha1"},
+    "trailer-field-2": {"trailer": 2},
+}
+
+
+@pytest.mark.parametrize("case", list(PSS_REFUSED))
+def test_pss_with_bad_or_lying_parameters_is_refused(pki: Pki, case: str) -> None:
+    device = pki.issue_device(issuer=pki.rsa_ca)
+    base = respond(device, pki.rsa_ca)
+    spec = pss(pki.rsa_ca.key, **PSS_REFUSED[case])  # type: ignore[arg-type]
+    data = resigned(base, key=pki.rsa_ca.key, algorithm=spec)
+    rejected(verify(data, device, pki.rsa_ca), Reason.BAD_SIGNATURE)
+
+
+def test_pss_and_pkcs1_are_not_interchangeable(pki: Pki) -> None:
+    device = pki.issue_device(issuer=pki.rsa_ca)
+    base = respond(device, pki.rsa_ca)
+    key = pki.rsa_ca.key
+    assert isinstance(key, rsa.RSAPrivateKey)
+    pss_id, pss_signer = pss(key)
+    pkcs1_id = bytes.fromhex("300d06092a864886f70d01010b0500")  # sha256WithRSAEncryption
+    pkcs1 = (pss_id, lambda tbs: key.sign(tbs, padding.PKCS1v15(), hashes.SHA256()))
+    rejected(
+        verify(resigned(base, key=key, algorithm=pkcs1), device, pki.rsa_ca), Reason.BAD_SIGNATURE
+    )
+    labelled_pkcs1 = (pkcs1_id, pss_signer)
+    rejected(
+        verify(resigned(base, key=key, algorithm=labelled_pkcs1), device, pki.rsa_ca),
+        Reason.BAD_SIGNATURE,
+    )
+
+
+def test_pss_oid_with_an_ec_signer_is_refused(pki: Pki) -> None:
+    """A PSS AlgorithmIdentifier on a response whose named signer has an EC key."""
+    device = pki.issue_device()
+    base = respond(device, pki.issuing_ca)
+    pss_id, _ = pss(pki.rsa_ca.key)
+    ec_key = pki.issuing_ca.key
+    assert isinstance(ec_key, ec.EllipticCurvePrivateKey)
+    spec = (pss_id, lambda tbs: ec_key.sign(tbs, ec.ECDSA(hashes.SHA256())))
+    data = resigned(base, key=ec_key, algorithm=spec)
+    result = rejected(verify(data, device, pki.issuing_ca), Reason.BAD_SIGNATURE)
+    assert "pss signature cannot come from" in result.detail

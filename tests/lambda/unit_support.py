@@ -6,22 +6,20 @@ from __future__ import annotations
 import datetime as dt
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.x509 import ocsp
 from ocsp_core.config import Settings
 
 from .pki import Issued, Pki
+from .responders import CertIdParts, sign_response
 
-#: A fixed "now" for the unit tests (the test PKI is valid from an hour ago for 30 days).
-NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+#: A fixed "now" for the unit tests (the test PKI is valid from an hour ago for 30 days). It lies
+#: well behind the wall clock on purpose: a test that mixes it with wall-clock stamps (such as
+#: the producedAt that ``OCSPResponseBuilder`` writes) then fails every time instead of only
+#: when the suite happens to run slowly.
+NOW = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=20)).replace(microsecond=0)
 #: The CertID hash RFC 5019 responders use (not a signature hash).
 SHA1 = hashes.SHA1()  # noqa: S303
-
-STATUS = {
-    "good": ocsp.OCSPCertStatus.GOOD,
-    "revoked": ocsp.OCSPCertStatus.REVOKED,
-    "unknown": ocsp.OCSPCertStatus.UNKNOWN,
-}
 
 
 def respond(
@@ -41,6 +39,7 @@ def respond(
     nonce: bytes | None = None,
     signature_hash: hashes.HashAlgorithm | None = None,
     revocation_reason: x509.ReasonFlags | None = None,
+    extensions: list[tuple[x509.ExtensionType, bool]] | None = None,
 ) -> bytes:
     """DER of a successful basic OCSP response about ``device`` (issued by ``issuer``).
 
@@ -50,43 +49,35 @@ def respond(
     """
     signer = signer or issuer
     algorithm = cert_id_hash or SHA1
-    this = this_update if this_update is not None else NOW - dt.timedelta(minutes=1)
     nxt = NOW + dt.timedelta(minutes=5) if next_update == "default" else next_update
-    assert nxt is None or isinstance(nxt, dt.datetime)
+    if nxt is not None and not isinstance(nxt, dt.datetime):
+        raise TypeError(nxt)
     id_issuer = cert_id_issuer if cert_id_issuer is not None else issuer.cert
     probe = ocsp.OCSPRequestBuilder().add_certificate(device.cert, id_issuer, algorithm).build()
-    revoked = status == "revoked"
-    builder = ocsp.OCSPResponseBuilder().add_response_by_hash(
-        issuer_name_hash=probe.issuer_name_hash,
-        issuer_key_hash=probe.issuer_key_hash,
-        serial_number=device.serial if serial is None else serial,
-        algorithm=algorithm,
-        cert_status=STATUS[status],
-        this_update=this,
-        next_update=nxt,
-        revocation_time=NOW - dt.timedelta(hours=1) if revoked else None,
-        revocation_reason=revocation_reason if revoked else None,
-    )
-    encoding = (
-        ocsp.OCSPResponderEncoding.HASH
-        if responder_by == "key"
-        else ocsp.OCSPResponderEncoding.NAME
-    )
-    builder = builder.responder_id(encoding, signer.cert)
     included = list(certs or [])
     if include_signer and signer is not issuer and signer.cert not in included:
         included.insert(0, signer.cert)
-    if included:
-        builder = builder.certificates(included)
-    if nonce is not None:
-        builder = builder.add_extension(x509.OCSPNonce(nonce), critical=False)
-    response = builder.sign(signer.key, signature_hash or hashes.SHA256())
-    return response.public_bytes(serialization.Encoding.DER)
-
-
-def unsuccessful(status: ocsp.OCSPResponseStatus) -> bytes:
-    built = ocsp.OCSPResponseBuilder.build_unsuccessful(status)
-    return built.public_bytes(serialization.Encoding.DER)
+    return sign_response(
+        CertIdParts(
+            probe.issuer_name_hash,
+            probe.issuer_key_hash,
+            device.serial if serial is None else serial,
+            algorithm,
+        ),
+        signer=signer,
+        status=status,
+        this_update=this_update if this_update is not None else NOW - dt.timedelta(minutes=1),
+        next_update=nxt,
+        revocation_time=NOW - dt.timedelta(hours=1),
+        revocation_reason=revocation_reason,
+        responder_by=responder_by,
+        certs=included,
+        nonce=nonce,
+        extensions=extensions,
+        signature_hash=signature_hash,
+        # producedAt = NOW, not the wall clock: the suite may run long after NOW was taken
+        produced_at=NOW,
+    )
 
 
 def settings_for(pki: Pki, *, allowed: tuple[str, ...] = (), **overrides: object) -> Settings:
