@@ -78,3 +78,92 @@ def test_reference_stack_snapshot(
 ) -> None:
     (template,) = _templates(assembly).values()
     assert mask_hashes(template) == snapshot_json
+
+
+def _synth_with(**context: str) -> dict[str, Any]:
+    app = new_app(**context)
+    stack = reference_app.build_app(app)
+    assembly = app.synth()  # the nag gate applies to every variant
+    template: dict[str, Any] = json.loads(
+        Path(assembly.get_stack_by_name(stack.stack_name).template_full_path).read_text()
+    )
+    return template
+
+
+def _resources_of(template: dict[str, Any], type_name: str) -> list[dict[str, Any]]:
+    return [r for r in template["Resources"].values() if r["Type"] == type_name]
+
+
+def _preauth_environment(template: dict[str, Any]) -> dict[str, Any]:
+    (function,) = [
+        f
+        for f in _resources_of(template, "AWS::Lambda::Function")
+        if "TRUSTED_CA_PEM" in f["Properties"].get("Environment", {}).get("Variables", {})
+    ]
+    variables: dict[str, Any] = function["Properties"]["Environment"]["Variables"]
+    return variables
+
+
+def test_every_context_override_is_honoured_and_stays_lint_and_nag_clean() -> None:
+    # GIVEN every optional context value set, as for a real deployment
+    template = _synth_with(
+        domainName="devices.example.org",
+        serverCertificateArn="arn:aws:acm:eu-west-1:111122223333:certificate/abc-123",
+        validationCertificateArn="arn:aws:acm:eu-west-1:111122223333:certificate/def-456",
+        hostedZoneId="Z0123456789ABCDEFGHIJ",
+        hostedZoneName="example.org",
+        failMode="open",
+        hierarchy="ROOT_ONLY",
+    )
+
+    # THEN each one reaches the template
+    (domain,) = _resources_of(template, "AWS::IoT::DomainConfiguration")
+    props = domain["Properties"]
+    assert props["DomainName"] == "devices.example.org"
+    assert props["ServerCertificateArns"] == [
+        "arn:aws:acm:eu-west-1:111122223333:certificate/abc-123"
+    ]
+    assert props["ValidationCertificateArn"] == (
+        "arn:aws:acm:eu-west-1:111122223333:certificate/def-456"
+    )
+    assert _preauth_environment(template)["OCSP_FAIL_MODE"] == "open"
+    (record,) = _resources_of(template, "AWS::Route53::RecordSet")
+    assert record["Properties"]["HostedZoneId"] == "Z0123456789ABCDEFGHIJ"
+    assert record["Properties"]["Type"] == "CNAME"
+    assert len(_resources_of(template, "AWS::ACMPCA::CertificateAuthority")) == 1
+    assert cfn_lint_errors(template) == []
+
+
+def test_defaults_leave_optional_features_out(assembly: cdk.cx_api.CloudAssembly) -> None:
+    (template,) = _templates(assembly).values()
+    (domain,) = _resources_of(template, "AWS::IoT::DomainConfiguration")
+    assert domain["Properties"]["DomainName"] == reference_app.CONTEXT_DEFAULTS["domainName"]
+    assert "ValidationCertificateArn" not in domain["Properties"]
+    assert _resources_of(template, "AWS::Route53::RecordSet") == []
+    assert _preauth_environment(template)["OCSP_FAIL_MODE"] == "closed"
+    assert len(_resources_of(template, "AWS::ACMPCA::CertificateAuthority")) == 2
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        (
+            "failMode",
+            "sometimes",
+            r"context 'failMode' must be one of closed, open, got 'sometimes'",
+        ),
+        (
+            "hierarchy",
+            "THREE_LEVELS",
+            r"context 'hierarchy' must be one of ROOT_AND_ISSUING, ROOT_ONLY, got 'THREE_LEVELS'",
+        ),
+    ],
+)
+def test_fails_when_a_context_value_is_not_allowed(key: str, value: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        reference_app.build_app(new_app(**{key: value}))
+
+
+def test_fails_with_the_constructs_message_on_a_bad_domain_name() -> None:
+    with pytest.raises(ValueError, match=r"domain_name .*got 'not a domain'"):
+        reference_app.build_app(new_app(domainName="not a domain"))
