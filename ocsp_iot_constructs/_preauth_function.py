@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -85,10 +85,29 @@ MAX_HOST_CHARS = 253
 #: Lambda's limit on the total size of a function's environment variables.
 ENV_LIMIT_BYTES = 4096
 
-#: Size assumed for a CA certificate PEM that is only known at deploy time (a token): an
-#: RSA-2048 CA certificate with a modest subject is ~1,250 bytes of PEM, EC P-256 ~800,
-#: RSA-4096 ~1,950. Only used for a *warning*; known values are measured exactly.
-ESTIMATED_PEM_TOKEN_BYTES = 1300
+#: Size assumed for a CA certificate PEM that is only known at deploy time (a token), by the
+#: CA's key algorithm (``OcspPrivateCa.key_algorithm``): measured CA certificates with a modest
+#: subject and the usual extensions are ~700 bytes of PEM for EC P-256, ~1,250 for RSA-2048 and
+#: ~1,950 for RSA-4096; each estimate adds ~150 bytes for longer subjects. Only used for a
+#: *warning*; known values are measured exactly.
+ESTIMATED_PEM_BYTES_BY_KEY_ALGORITHM: Mapping[str, int] = {
+    "EC_prime256v1": 850,
+    "EC_secp384r1": 950,
+    "EC_secp521r1": 1050,
+    "RSA_2048": 1400,
+    "RSA_3072": 1750,
+    "RSA_4096": 2100,
+}
+#: ... and for a CA whose key algorithm is not known.
+ESTIMATED_PEM_TOKEN_BYTES = 1400
+
+
+def estimated_pem_bytes(issuer: object) -> int:
+    """The estimated PEM size of a deploy-time CA certificate, from the issuer's key algorithm."""
+    algorithm = getattr(issuer, "key_algorithm", None)
+    name = getattr(algorithm, "value", algorithm)
+    return ESTIMATED_PEM_BYTES_BY_KEY_ALGORITHM.get(str(name), ESTIMATED_PEM_TOKEN_BYTES)
+
 
 #: Size assumed for any other token inside a value (a Region name is at most 14 characters,
 #: an account id 12).
@@ -111,23 +130,23 @@ class EnvironmentSize:
     token_count: int
 
 
-def environment_size(environment: Mapping[str, str], *, pem_tokens: int) -> EnvironmentSize:
+def environment_size(
+    environment: Mapping[str, str], *, pem_tokens: Sequence[int] = ()
+) -> EnvironmentSize:
     """Measure ``environment`` against Lambda's 4 KB limit.
 
     AWS does not publish the exact formula; we count the UTF-8 bytes of the compact JSON object
     ``{"KEY":"value",...}`` (keys, values, quotes, separators, JSON escapes such as ``\\n``), which
     is at least as large as any plausible count, so a set this check accepts is never refused by
     Lambda for its size. Tokens (deploy-time values) count zero in ``known_bytes``; in
-    ``estimated_bytes`` the first ``pem_tokens`` of them count :data:`ESTIMATED_PEM_TOKEN_BYTES`
-    each and any other :data:`ESTIMATED_OTHER_TOKEN_BYTES`.
+    ``estimated_bytes`` one token per entry of ``pem_tokens`` counts that entry's size (see
+    :func:`estimated_pem_bytes`) and any other token :data:`ESTIMATED_OTHER_TOKEN_BYTES`.
     """
     tokens = sum(len(_TOKEN_MARKER.findall(k + v)) for k, v in environment.items())
     stripped = {_TOKEN_MARKER.sub("", k): _TOKEN_MARKER.sub("", v) for k, v in environment.items()}
     known = len(json.dumps(stripped, separators=(",", ":"), ensure_ascii=False).encode())
-    pem = min(pem_tokens, tokens)
-    estimated = (
-        known + pem * ESTIMATED_PEM_TOKEN_BYTES + (tokens - pem) * ESTIMATED_OTHER_TOKEN_BYTES
-    )
+    pem = list(pem_tokens)[:tokens]
+    estimated = known + sum(pem) + (tokens - len(pem)) * ESTIMATED_OTHER_TOKEN_BYTES
     return EnvironmentSize(known_bytes=known, estimated_bytes=estimated, token_count=tokens)
 
 

@@ -328,7 +328,11 @@ class OcspValidatingDomain(Construct):
         )
         size = contract.environment_size(
             environment,
-            pem_tokens=sum(1 for i in issuers if is_token(i.issuing_ca_certificate_pem)),
+            pem_tokens=[
+                contract.estimated_pem_bytes(i)
+                for i in issuers
+                if is_token(i.issuing_ca_certificate_pem)
+            ],
         )
         problems.require(
             size.known_bytes <= contract.ENV_LIMIT_BYTES,
@@ -562,8 +566,8 @@ class OcspValidatingDomain(Construct):
                 "environmentSize",
                 f"the Lambda environment may exceed Lambda's 4 KB limit: {size.known_bytes} "
                 f"bytes are known and {size.token_count} deploy-time value(s) are estimated at "
-                f"{size.estimated_bytes} bytes in total (a CA certificate is estimated at "
-                f"{contract.ESTIMATED_PEM_TOKEN_BYTES} bytes); the deployment fails if it does.",
+                f"{size.estimated_bytes} bytes in total (a deploy-time CA certificate is "
+                "estimated from its key algorithm); the deployment fails if it does.",
             )
 
     def _acknowledge_function_findings(self, *, tracing: bool) -> None:

@@ -25,7 +25,7 @@ DEFAULTS: Mapping[str, str] = {
     "OCSP_FAIL_MODE": "closed",
     "OCSP_STALE_IF_ERROR_SECONDS": "0",
     "OCSP_TIMEOUT_SECONDS": "2",
-    "OCSP_DEADLINE_SECONDS": "4",
+    "OCSP_DEADLINE_SECONDS": "3",
     "OCSP_CACHE_MAX_SECONDS": "3600",
     "OCSP_CACHE_MAX_ENTRIES": "10000",
     "OCSP_NONCE": "off",

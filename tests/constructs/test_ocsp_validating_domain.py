@@ -24,7 +24,7 @@ from aws_cdk.assertions import Annotations, Capture, Match, Template
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, padding
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
 from hypothesis import given, settings
@@ -765,21 +765,76 @@ def test_the_handler_verifies_rsa_pss_responses(signing: SigningAlgorithm) -> No
     assert not isinstance(verdict(responders.flip_signature_bit(pss)), handler_ocsp.Answer)
 
 
-def test_environment_estimate_warns_for_deploy_time_certificates() -> None:
-    """Three PCA certificates are unknown at synth: estimated over 4 KB -> a warning."""
+@pytest.mark.parametrize(
+    ("key_algorithm", "count", "warns"),
+    [
+        # deploy-time certificates are estimated from each CA's key algorithm
+        (KeyAlgorithm.EC_PRIME256V1, 1, False),
+        (KeyAlgorithm.EC_PRIME256V1, 3, False),  # ~3 x 700 bytes of PEM: fits
+        (KeyAlgorithm.RSA_2048, 2, False),
+        (KeyAlgorithm.RSA_2048, 3, True),  # ~3 x 1,250 bytes + settings: over 4 KB
+        (KeyAlgorithm.RSA_4096, 2, True),
+    ],
+)
+def test_environment_estimate_for_deploy_time_certificates(
+    key_algorithm: KeyAlgorithm, count: int, warns: bool
+) -> None:
     stack = new_stack()
-    cas = [OcspPrivateCa(stack, f"Ca{i}") for i in range(3)]
+    cas = [OcspPrivateCa(stack, f"Ca{i}", key_algorithm=key_algorithm) for i in range(count)]
     make_domain(stack, trusted_cas=cas)
-    Annotations.from_stack(stack).has_warning(
+    found = Annotations.from_stack(stack).find_warning(
         "/Stack/Domain",
-        Match.string_like_regexp(r"may exceed Lambda's 4 KB limit.*3 deploy-time value"),
+        Match.string_like_regexp(rf"may exceed Lambda's 4 KB limit.*{count} deploy-time value"),
     )
+    assert bool(found) is warns, found
 
 
-def test_one_deploy_time_certificate_is_within_the_estimate() -> None:
-    stack = new_stack()
-    make_domain(stack, trusted_cas=[OcspPrivateCa(stack, "Ca")])
-    assert not Annotations.from_stack(stack).find_warning("*", Match.string_like_regexp("4 KB"))
+def _self_signed_ca_pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
+    """A CA certificate shaped like AWS Private CA's (subject with O and CN, the CA extensions)."""
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example Devices Inc"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "Example Devices Issuing CA 1"),
+        ]
+    )
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    public = key.public_key()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "make_key"),
+    [
+        ("EC_prime256v1", lambda: ec.generate_private_key(ec.SECP256R1())),
+        ("EC_secp384r1", lambda: ec.generate_private_key(ec.SECP384R1())),
+        ("RSA_2048", lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)),
+        ("RSA_4096", lambda: rsa.generate_private_key(public_exponent=65537, key_size=4096)),
+    ],
+)
+def test_estimated_pem_sizes_bound_real_ca_certificates(
+    algorithm: str, make_key: Callable[[], ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey]
+) -> None:
+    """Each estimate is an upper bound of a real CA certificate of that key, with little slack."""
+    measured = len(_self_signed_ca_pem(make_key()))
+    estimate = contract.ESTIMATED_PEM_BYTES_BY_KEY_ALGORITHM[algorithm]
+    assert measured <= estimate <= measured + 350, (algorithm, measured, estimate)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1123,12 +1178,15 @@ def test_fails_when_known_environment_exceeds_4_kb() -> None:
 
 
 def test_environment_size_counts_json_bytes_and_estimates_tokens() -> None:
-    size = contract.environment_size({"A": "x\ny"}, pem_tokens=0)
+    size = contract.environment_size({"A": "x\ny"})
     assert size.known_bytes == len('{"A":"x\\ny"}')
     assert size.estimated_bytes == size.known_bytes
     stack = new_stack()
     token = cdk.Token.as_string(cdk.Fn.ref("Something"))
-    size = contract.environment_size({"PEM": token, "URL": f"http://{stack.region}"}, pem_tokens=1)
+    size = contract.environment_size(
+        {"PEM": token, "URL": f"http://{stack.region}"},
+        pem_tokens=[contract.estimated_pem_bytes(None)],
+    )
     assert size.token_count == 1
     assert size.estimated_bytes == size.known_bytes + contract.ESTIMATED_PEM_TOKEN_BYTES
 
@@ -1334,3 +1392,26 @@ def test_doc_example_synthesizes() -> None:
     )
     # the bundle was really built (bundling is on in a plain App)
     assert list(Path(namespace["app"].outdir).glob("asset.*/cryptography/hazmat"))
+
+
+def test_doc_trusted_ca_snippet_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ``TrustedCa.from_pem`` block of docs/ocsp-validating-domain.md, with a real CA file."""
+    doc = (ROOT / "docs" / "ocsp-validating-domain.md").read_text()
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", doc, re.S) if "from_pem(" in b]
+    assert len(blocks) == 1, blocks
+    (tmp_path / "issuing-ca.pem").write_text(CA_PEM)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, Any] = {}
+    exec(compile(blocks[0], "ocsp-validating-domain.md", "exec"), namespace)  # noqa: S102
+    trusted = namespace["trusted"]
+    assert isinstance(trusted, TrustedIssuer)
+    assert trusted.issuing_ca_certificate_pem.strip() == CA_PEM.strip()
+    assert trusted.ocsp_responder_url == "http://ocsp.pki.example.com"
+    # and it is accepted as a trust anchor of a domain
+    stack = new_stack()
+    make_domain(stack, trusted_cas=[trusted])
+    env = Template.from_stack(stack).find_resources("AWS::Lambda::Function")
+    assert any(
+        CA_PEM.strip() in f["Properties"]["Environment"]["Variables"].get("TRUSTED_CA_PEM", "")
+        for f in env.values()
+    )

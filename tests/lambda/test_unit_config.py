@@ -37,7 +37,7 @@ def test_defaults(pki: Pki) -> None:
     assert settings.fail_mode is FailMode.CLOSED
     assert settings.stale_if_error_seconds == 0
     assert settings.timeout_seconds == 2.0
-    assert settings.deadline_seconds == 4.0
+    assert settings.deadline_seconds == 3.0
     assert settings.cache_max_seconds == 3600
     assert settings.cache_max_entries == 10_000
     assert settings.nonce is False
