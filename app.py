@@ -32,38 +32,34 @@ from ocsp_iot_constructs import (  # noqa: E402
 
 _E = TypeVar("_E", OcspFailMode, CaHierarchy)
 
-#: Context keys the reference stack reads (``-c key=value``), with their placeholder defaults.
-#: ``None`` means "not set": the optional feature is left out.
-CONTEXT_DEFAULTS: dict[str, str | None] = {
+#: Context keys the reference stack always reads (``-c key=value``), with placeholder defaults
+#: that synthesize anywhere.
+CONTEXT_DEFAULTS: dict[str, str] = {
     "stackName": "OcspIotReference",
     "domainName": "iot.example.com",
     "serverCertificateArn": (
         "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
     ),
-    "validationCertificateArn": None,
-    "hostedZoneId": None,
-    "hostedZoneName": None,
     "failMode": "closed",
     "hierarchy": "ROOT_AND_ISSUING",
 }
 
 
-def context_value(scope: Construct, key: str) -> str | None:
-    """Read a context value (``-c key=value``), falling back to its placeholder default."""
+def optional_context(scope: Construct, key: str) -> str | None:
+    """A context value (``-c key=value``), or ``None`` when it is not given: the optional
+    features (``validationCertificateArn``, ``hostedZoneId`` + ``hostedZoneName``) are then left
+    out."""
     value = scope.node.try_get_context(key)
-    return str(value) if value not in (None, "") else CONTEXT_DEFAULTS[key]
+    return None if value in (None, "") else str(value)
 
 
-def _required(scope: Construct, key: str) -> str:
-    value = context_value(scope, key)
-    if value is None:  # only reachable if a default above is changed to None
-        msg = f"context {key!r} must be set, got nothing; pass -c {key}=..."
-        raise ValueError(msg)
-    return value
+def context_value(scope: Construct, key: str) -> str:
+    """A context value, falling back to its placeholder default."""
+    return optional_context(scope, key) or CONTEXT_DEFAULTS[key]
 
 
 def _enum_context(scope: Construct, key: str, enum: type[_E]) -> _E:
-    raw = _required(scope, key)
+    raw = context_value(scope, key)
     for member in enum:
         if raw.lower() in (member.name.lower(), str(member.value).lower()):
             return member
@@ -87,16 +83,16 @@ class OcspIotReferenceStack(cdk.Stack):
         )
 
         server_certificate = acm.Certificate.from_certificate_arn(
-            self, "ServerCertificate", _required(self, "serverCertificateArn")
+            self, "ServerCertificate", context_value(self, "serverCertificateArn")
         )
-        validation_arn = context_value(self, "validationCertificateArn")
+        validation_arn = optional_context(self, "validationCertificateArn")
         validation_certificate = (
             acm.Certificate.from_certificate_arn(self, "ValidationCertificate", validation_arn)
             if validation_arn
             else None
         )
-        zone_id = context_value(self, "hostedZoneId")
-        zone_name = context_value(self, "hostedZoneName")
+        zone_id = optional_context(self, "hostedZoneId")
+        zone_name = optional_context(self, "hostedZoneName")
         hosted_zone = (
             route53.HostedZone.from_hosted_zone_attributes(
                 self, "Zone", hosted_zone_id=zone_id, zone_name=zone_name
@@ -109,7 +105,7 @@ class OcspIotReferenceStack(cdk.Stack):
         self.domain = OcspValidatingDomain(
             self,
             "Devices",
-            domain_name=_required(self, "domainName"),
+            domain_name=context_value(self, "domainName"),
             server_certificate=server_certificate,
             validation_certificate=validation_certificate,
             trusted_cas=[self.ca],
@@ -129,7 +125,7 @@ def build_app(app: cdk.App) -> OcspIotReferenceStack:
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
     return OcspIotReferenceStack(
         app,
-        _required(app, "stackName"),
+        context_value(app, "stackName"),
         description="ocsp-iot-constructs reference stack (OCSP-checked AWS IoT Core fleet)",
     )
 

@@ -33,16 +33,12 @@ for entry in (ROOT, ROOT / "lambda_src"):
 # ``lambda`` is a keyword, so the test helpers are imported by name.
 pki_mod: Any = importlib.import_module("tests.lambda.pki")
 responders: Any = importlib.import_module("tests.lambda.responders")
+harness: Any = importlib.import_module("tests.lambda.harness")
 preauth: Any = importlib.import_module("preauth_handler")
 
 
-def _event(device: Any, n: int) -> dict[str, Any]:
-    return {
-        "connectionMetadata": {"id": f"bench-{n}"},
-        "principalId": "bench",
-        "serverName": "iot.example.com",
-        "clientCertificateChain": [device.pem.decode()],
-    }
+def _event(device: Any, n: int) -> Any:
+    return harness.make_event(device, connection_id=f"bench-{n}", principal_id="bench")
 
 
 def _call(event: dict[str, Any]) -> tuple[float, dict[str, Any], dict[str, Any]]:
@@ -139,7 +135,9 @@ CASES = (
 
 
 def _openssl_version() -> str:
-    done = subprocess.run(["openssl", "version"], capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [responders.openssl_binary(), "version"], capture_output=True, text=True, check=False
+    )
     return done.stdout.strip()
 
 

@@ -22,7 +22,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -117,8 +116,11 @@ class BundleSpec:
     platform: BundlePlatform
     python_version: str
 
-    def pip_arguments(self, target: Path) -> list[str]:
-        """The ``pip install`` arguments (after ``python -m pip``) that fill ``target``."""
+    def pip_arguments(self, target: Path, *, requirements: str | None = None) -> list[str]:
+        """The ``pip install`` arguments (after ``python -m pip``) that fill ``target``.
+
+        :param requirements: the requirements path to name. Default: ``requirements_file``.
+        """
         return [
             "install",
             "--disable-pip-version-check",
@@ -135,14 +137,14 @@ class BundleSpec:
             "--target",
             str(target),
             "--requirement",
-            str(self.requirements_file),
+            requirements or str(self.requirements_file),
         ]
 
 
-def build_bundle(spec: BundleSpec, output_dir: Path, *, python: str | None = None) -> None:
-    """Fill ``output_dir`` with the Lambda code and its dependencies for ``spec``'s target.
+def build_bundle(spec: BundleSpec, output_dir: Path) -> None:
+    """Fill ``output_dir`` with the Lambda code and its dependencies for ``spec``'s target,
+    with the running interpreter's pip.
 
-    :param python: the interpreter whose pip installs the wheels. Default: the running one.
     :raises BundlingError: when pip is missing or fails (its output is in the message).
     """
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -151,7 +153,7 @@ def build_bundle(spec: BundleSpec, output_dir: Path, *, python: str | None = Non
     # above can never be overwritten by a dependency with a clashing name unnoticed.
     with tempfile.TemporaryDirectory(prefix="ocsp-iot-bundle-") as tmp:
         site = Path(tmp) / "site"
-        _pip_install(spec, site, python=python or sys.executable)
+        _pip_install(spec, site)
         _prune_dependencies(site)
         for entry in sorted(site.iterdir()):
             destination = output_dir / entry.name
@@ -176,7 +178,8 @@ def _copy_source(source_dir: Path, output_dir: Path) -> None:
     )
 
 
-def _pip_install(spec: BundleSpec, target: Path, *, python: str) -> None:
+def _pip_install(spec: BundleSpec, target: Path) -> None:
+    python = sys.executable
     if not spec.requirements_file.is_file():
         msg = f"requirements file {spec.requirements_file} does not exist"
         raise BundlingError(msg)
@@ -243,7 +246,8 @@ def preauth_code(
     """The pre-auth Lambda's code asset, bundled locally for ``architecture`` and ``runtime``.
 
     The asset hash is that of the source (with :data:`SOURCE_EXCLUDES` left out) and of the
-    bundling options, which name the platform, the Python version and the requirements' digest,
+    bundling options, whose command names the platform and the Python version and whose
+    environment holds the requirements' digest,
     so an arm64 and an x86_64 function never share a bundle and a new pin makes a new asset.
     """
     spec = BundleSpec(
@@ -252,12 +256,14 @@ def preauth_code(
         platform=BundlePlatform.of(architecture),
         python_version=python_version_of(runtime),
     )
-    # The command documents (and keys CDK's asset cache on) what the local bundler does.
-    command: Sequence[str] = [
+    # The command documents what the local bundler does and, being part of the bundling options,
+    # puts the platform and the Python version into the asset hash. It names no path of this
+    # machine, so every checkout hashes the same.
+    command = [
         "python",
         "-m",
         "pip",
-        *spec.pip_arguments(Path("/asset-output")),
+        *spec.pip_arguments(Path("/asset-output"), requirements="requirements.txt"),
     ]
     return lambda_.Code.from_asset(
         str(spec.source_dir),
@@ -265,7 +271,7 @@ def preauth_code(
         bundling=cdk.BundlingOptions(
             image=cdk.DockerImage.from_registry(NO_DOCKER_IMAGE),
             local=LocalPipBundling(spec),
-            command=[c.replace(str(spec.requirements_file), "requirements.txt") for c in command],
+            command=command,
             environment={
                 "OCSP_IOT_BUNDLER_VERSION": BUNDLER_VERSION,
                 # requirements.txt is not part of the deployed code (excluded above), but a new
@@ -273,8 +279,6 @@ def preauth_code(
                 "OCSP_IOT_REQUIREMENTS_SHA256": hashlib.sha256(
                     spec.requirements_file.read_bytes()
                 ).hexdigest(),
-                "OCSP_IOT_PIP_PLATFORM": spec.platform.pip_platform,
-                "OCSP_IOT_PYTHON_VERSION": spec.python_version,
             },
         ),
     )

@@ -6,10 +6,8 @@ and otherwise returns the props with their defaults filled in (:class:`CaSetting
 
 from __future__ import annotations
 
-import enum
 import re
 from dataclasses import dataclass, replace
-from typing import TypeVar
 
 import aws_cdk as cdk
 
@@ -21,7 +19,7 @@ from ._pca_types import (
     SigningAlgorithm,
     UsageMode,
 )
-from ._validation import Problems, is_token
+from ._validation import MAX_DNS_NAME_CHARS, Problems, enum_member, is_dns_name, is_token, shown
 
 DEFAULT_ROOT_COMMON_NAME = "OCSP IoT Root CA"
 DEFAULT_ROOT_VALIDITY_DAYS = 3650
@@ -29,10 +27,7 @@ DEFAULT_ISSUING_VALIDITY_DAYS = 1825
 DEFAULT_CRL_EXPIRATION_DAYS = 7
 MAX_CA_VALIDITY_DAYS = 36500
 MAX_CRL_EXPIRATION_DAYS = 5000  # CrlConfiguration.ExpirationInDays maximum (CFN schema)
-MAX_HOST_NAME_LENGTH = 253  # OcspCustomCname / CustomCname maxLength (CFN schema)
 
-_HOST_LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
-_HOST_NAME = re.compile(rf"{_HOST_LABEL}(?:\.{_HOST_LABEL})+")
 _COUNTRY = re.compile(r"[A-Za-z]{2}")
 #: Upper bounds of the subject fields (Private CA's ASN1Subject limits).
 _SUBJECT_LIMITS = (
@@ -47,7 +42,6 @@ _REMOVAL_POLICIES = (
     cdk.RemovalPolicy.DESTROY,
     cdk.RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
 )
-_E = TypeVar("_E", bound=enum.Enum)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,9 +83,9 @@ def resolve(
 ) -> CaSettings:
     """Validate every prop; raise one ``PropsError`` naming all problems, else the settings."""
     problems = Problems("OcspPrivateCa", construct_id)
-    hierarchy_ = _enum_member(problems, "hierarchy", CaHierarchy, hierarchy)
+    hierarchy_ = enum_member(problems, "hierarchy", CaHierarchy, hierarchy)
     key, signing = _algorithms(problems, key_algorithm, signing_algorithm)
-    usage = _enum_member(problems, "usage_mode", UsageMode, usage_mode)
+    usage = enum_member(problems, "usage_mode", UsageMode, usage_mode)
     root_subject_ = (
         CaSubject(common_name=DEFAULT_ROOT_COMMON_NAME) if root_subject is None else root_subject
     )
@@ -149,7 +143,7 @@ def resolve(
             "removal_policy",
             "one of RemovalPolicy.RETAIN, RemovalPolicy.DESTROY, "
             "RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE",
-            _show(removal_policy),
+            shown(removal_policy),
         )
     problems.raise_if_any()
     if (
@@ -181,10 +175,10 @@ def resolve(
 def _algorithms(
     problems: Problems, key_algorithm: object, signing_algorithm: object
 ) -> tuple[KeyAlgorithm | None, SigningAlgorithm | None]:
-    key = _enum_member(problems, "key_algorithm", KeyAlgorithm, key_algorithm)
+    key = enum_member(problems, "key_algorithm", KeyAlgorithm, key_algorithm)
     if signing_algorithm is None:
         return key, None if key is None else DEFAULT_SIGNING_ALGORITHM[key]
-    signing = _enum_member(problems, "signing_algorithm", SigningAlgorithm, signing_algorithm)
+    signing = enum_member(problems, "signing_algorithm", SigningAlgorithm, signing_algorithm)
     if key is not None and signing is not None and key.family != signing.family:
         problems.add(
             "signing_algorithm",
@@ -227,30 +221,7 @@ def _issuing_subject(
 def _only_with(problems: Problems, values: dict[str, object], when: str, fix: str) -> None:
     for keyword, value in values.items():
         if value is not None:
-            problems.add(keyword, f"omitted {when}", _show(value), fix)
-
-
-def _enum_member(problems: Problems, keyword: str, enum_type: type[_E], value: object) -> _E | None:
-    """Accept a member of ``enum_type`` or its exact value string; record anything else."""
-    if isinstance(value, enum_type):
-        return value
-    for member in enum_type:
-        if isinstance(value, str) and value == member.value:
-            return member
-    allowed = ", ".join(f"{enum_type.__name__}.{m.name}" for m in enum_type)
-    problems.add(keyword, f"one of {allowed}", _show(value))
-    return None
-
-
-def _show(value: object) -> object:
-    """A readable form of ``value`` for messages."""
-    if isinstance(value, cdk.Duration):
-        return value.to_human_string()
-    if isinstance(value, cdk.RemovalPolicy):
-        return f"RemovalPolicy.{value.name}"
-    if isinstance(value, enum.Enum):
-        return value.value
-    return value
+            problems.add(keyword, f"omitted {when}", shown(value), fix)
 
 
 def _days(
@@ -288,10 +259,10 @@ def _host(problems: Problems, keyword: str, value: object) -> str | None:
     if "://" in value:
         host = value.split("://", 1)[1].split("/", 1)[0]
         problems.add(keyword, "a host name without a scheme", value, f"use {host!r}")
-    elif len(value) > MAX_HOST_NAME_LENGTH or not _HOST_NAME.fullmatch(value):
+    elif not is_dns_name(value):
         problems.add(
             keyword,
-            f"a fully qualified host name of at most {MAX_HOST_NAME_LENGTH} characters "
+            f"a fully qualified host name of at most {MAX_DNS_NAME_CHARS} characters "
             "(letters, digits, '-' and '.'; no port, path or trailing dot) such as "
             "'ocsp.example.com'",
             value,

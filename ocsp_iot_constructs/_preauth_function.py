@@ -42,15 +42,38 @@ DIMENSION_REASON = "Reason"
 #: Values of the ``Verdict`` dimension.
 VERDICTS: tuple[str, ...] = ("ALLOW", "DENY")
 
-#: The fixed values of the ``Reason`` dimension (the handler may add more specific ones).
-FIXED_REASONS: tuple[str, ...] = (
+#: Values of the ``Reason`` dimension, in the handler's order (``ocsp_core.models.Reason``).
+REASONS: tuple[str, ...] = (
     "GOOD",
-    "REVOKED",
-    "UNKNOWN",
     "FAIL_OPEN",
     "STALE_IF_ERROR",
+    "REVOKED",
+    "UNKNOWN",
     "RESPONDER_UNAVAILABLE",
     "UNTRUSTED_ISSUER",
+    "CERT_EXPIRED",
+    "CERT_NOT_YET_VALID",
+    "NOT_A_DEVICE_CERT",
+    "NO_RESPONDER_URL",
+    "URL_NOT_ALLOWED",
+    "BAD_HTTP_STATUS",
+    "BAD_HTTP_RESPONSE",
+    "BAD_CONTENT_TYPE",
+    "RESPONSE_TOO_LARGE",
+    "TLS_ERROR",
+    "MALFORMED_RESPONSE",
+    "RESPONSE_STATUS_MALFORMED_REQUEST",
+    "RESPONSE_STATUS_INTERNAL_ERROR",
+    "RESPONSE_STATUS_SIG_REQUIRED",
+    "RESPONSE_STATUS_UNAUTHORIZED",
+    "BAD_SIGNATURE",
+    "UNAUTHORIZED_RESPONDER",
+    "NONCE_MISMATCH",
+    "CERTID_MISMATCH",
+    "CONFLICTING_RESPONSES",
+    "FUTURE_RESPONSE",
+    "STALE_RESPONSE",
+    "UNSUPPORTED_CRITICAL_EXTENSION",
     "CONFIG_ERROR",
     "MALFORMED_EVENT",
     "INTERNAL_ERROR",

@@ -11,14 +11,23 @@ there is an obvious one), e.g.::
 
 from __future__ import annotations
 
+import enum
+import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 import aws_cdk as cdk
 from constructs import IConstruct
 
 #: Prefix of every warning id this library adds (``Annotations.add_warning_v2``).
 WARNING_PREFIX = "ocsp-iot"
+
+#: The longest DNS name (RFC 1035), and a name of two or more labels of letters, digits and '-'.
+MAX_DNS_NAME_CHARS = 253
+_DNS_LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
+DNS_NAME = re.compile(rf"{_DNS_LABEL}(?:\.{_DNS_LABEL})+")
+
+_E = TypeVar("_E", bound=enum.Enum)
 
 
 class PropsError(ValueError):
@@ -55,10 +64,6 @@ class Problems:
         if not ok:
             self.add(keyword, allowed, got, fix)
 
-    def add_message(self, message: str) -> None:
-        """Record a free-form problem (for rules spanning several props)."""
-        self._problems.append(message)
-
     def __bool__(self) -> bool:
         return bool(self._problems)
 
@@ -72,6 +77,40 @@ def is_token(value: Any) -> bool:
     return cdk.Token.is_unresolved(value)
 
 
+def acknowledge(scope: IConstruct, rule_id: str, reason: str) -> None:
+    """Acknowledge the finding ``rule_id`` (e.g. a cdk-nag rule) on ``scope``, giving why."""
+    cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=rule_id, reason=reason))
+
+
 def warn(scope: IConstruct, warning_id: str, message: str) -> None:
     """Add an acknowledgeable warning ``ocsp-iot:<warning_id>`` to ``scope``."""
     cdk.Annotations.of(scope).add_warning_v2(f"{WARNING_PREFIX}:{warning_id}", message)
+
+
+def shown(value: object) -> object:
+    """A readable form of ``value`` for messages (durations, removal policies, enum members)."""
+    if isinstance(value, cdk.Duration):
+        return value.to_human_string()
+    if isinstance(value, cdk.RemovalPolicy):
+        return f"RemovalPolicy.{value.name}"
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value
+
+
+def enum_member(problems: Problems, keyword: str, enum_type: type[_E], value: object) -> _E | None:
+    """Accept a member of ``enum_type`` or its exact value string; record anything else."""
+    if isinstance(value, enum_type):
+        return value
+    for member in enum_type:
+        if isinstance(value, str) and value == member.value:
+            return member
+    allowed = ", ".join(f"{enum_type.__name__}.{m.name}" for m in enum_type)
+    problems.add(keyword, f"one of {allowed}", shown(value))
+    return None
+
+
+def is_dns_name(name: str) -> bool:
+    """A fully qualified DNS name such as ``ocsp.example.com``: two or more labels of letters,
+    digits and '-' (not at either end), at most 253 characters, no trailing dot."""
+    return len(name) <= MAX_DNS_NAME_CHARS and DNS_NAME.fullmatch(name) is not None

@@ -21,7 +21,7 @@ from ._pca_types import (
     SigningAlgorithm,
     UsageMode,
 )
-from ._validation import warn
+from ._validation import acknowledge, warn
 
 __all__ = [
     "DEFAULT_SIGNING_ALGORITHM",
@@ -153,8 +153,6 @@ class OcspPrivateCa(Construct):
         stack = cdk.Stack.of(self)
         self.settings: _pca_props.CaSettings = settings
         """The props after validation, with every default filled in."""
-        self.key_algorithm: KeyAlgorithm = settings.key_algorithm
-        self.signing_algorithm: SigningAlgorithm = settings.signing_algorithm
         self.ocsp_responder_url: str = (
             f"http://{settings.ocsp_custom_cname}"
             if settings.ocsp_custom_cname is not None
@@ -260,6 +258,16 @@ class OcspPrivateCa(Construct):
         for resource in owned:
             resource.apply_removal_policy(settings.removal_policy)
 
+    @property
+    def key_algorithm(self) -> KeyAlgorithm:
+        """Key pair of every CA (the ``OcspValidatingDomain`` sizes its environment by it)."""
+        return self.settings.key_algorithm
+
+    @property
+    def signing_algorithm(self) -> SigningAlgorithm:
+        """Signature algorithm of every CA (the given one, or the key's default)."""
+        return self.settings.signing_algorithm
+
     def grant_issue_certificate(self, grantee: iam.IGrantable) -> iam.Grant:
         """Let ``grantee`` issue certificates from the issuing CA and fetch them.
 
@@ -309,8 +317,8 @@ class OcspPrivateCa(Construct):
             self,
             id,
             type=ca_type,
-            key_algorithm=self.settings.key_algorithm.value,
-            signing_algorithm=self.settings.signing_algorithm.value,
+            key_algorithm=self.key_algorithm.value,
+            signing_algorithm=self.signing_algorithm.value,
             subject=subject.to_cfn(),
             usage_mode=usage.value,
             revocation_configuration=revocation,
@@ -329,7 +337,7 @@ class OcspPrivateCa(Construct):
             id,
             certificate_authority_arn=self.root_ca.attr_arn,
             certificate_signing_request=csr,
-            signing_algorithm=self.settings.signing_algorithm.value,
+            signing_algorithm=self.signing_algorithm.value,
             template_arn=cdk.Fn.sub(template),
             validity=acmpca.CfnCertificate.ValidityProperty(type="DAYS", value=days),
         )
@@ -407,11 +415,10 @@ class OcspPrivateCa(Construct):
         policy = bucket.policy
         if policy is None:  # pragma: no cover - add_to_resource_policy always creates one
             raise RuntimeError("the CRL bucket has no bucket policy")
-        cdk.Validations.of(bucket).acknowledge(
-            cdk.Acknowledgment(
-                id="AwsSolutions-S1",
-                reason="The CRL bucket only holds CRLs that Private CA writes (CloudTrail records "
-                "the CA's actions); add server access logs if you need per-request records.",
-            )
+        acknowledge(
+            bucket,
+            "AwsSolutions-S1",
+            "The CRL bucket only holds CRLs that Private CA writes (CloudTrail records the CA's "
+            "actions); add server access logs if you need per-request records.",
         )
         return bucket, policy

@@ -39,11 +39,19 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_route53 as route53
 from aws_cdk import custom_resources as cr
-from constructs import Construct, IConstruct
+from constructs import Construct
 
 from . import _preauth_function as contract
 from ._bundling import preauth_code
-from ._validation import Problems, is_token, warn
+from ._validation import (
+    Problems,
+    acknowledge,
+    enum_member,
+    is_dns_name,
+    is_token,
+    shown,
+    warn,
+)
 
 __all__ = [
     "DomainApplicationProtocol",
@@ -66,10 +74,12 @@ MAX_OCSP_DEADLINE = cdk.Duration.millis(4500)
 #: The handler's bound for the whole-second settings (stale-if-error, cache, freshness).
 MAX_SETTING_SECONDS = 86_400
 
+#: Period of every metric and alarm of the construct.
+METRIC_PERIOD = cdk.Duration.minutes(5)
+
 #: The Lambda runtime: the latest Python that aws-cdk-lib offers.
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _CONFIG_NAME = re.compile(r"^[\w.-]{1,128}$")
 _PEM_CERT = re.compile(
     r"^-----BEGIN CERTIFICATE-----\s*\n([A-Za-z0-9+/=\s]+?)\n-----END CERTIFICATE-----\s*$"
@@ -276,6 +286,27 @@ class OcspValidatingDomain(Construct):
         super().__init__(scope, id)
         architecture = architecture or lambda_.Architecture.ARM_64
         timeout = timeout or cdk.Duration.seconds(4)
+        problems = Problems("OcspValidatingDomain", id)
+        # An invalid enum is recorded; its default stands in until ``raise_if_any``.
+        authentication_type = (
+            enum_member(
+                problems, "authentication_type", DomainAuthenticationType, authentication_type
+            )
+            or DomainAuthenticationType.AWS_X509
+        )
+        application_protocol = (
+            enum_member(
+                problems, "application_protocol", DomainApplicationProtocol, application_protocol
+            )
+            or DomainApplicationProtocol.SECURE_MQTT
+        )
+        fail_mode = (
+            enum_member(problems, "fail_mode", OcspFailMode, fail_mode) or OcspFailMode.CLOSED
+        )
+        hash_algorithm = (
+            enum_member(problems, "hash_algorithm", OcspHashAlgorithm, hash_algorithm)
+            or OcspHashAlgorithm.SHA1
+        )
         checker = _CheckerSettings(
             fail_mode=fail_mode,
             stale_if_error=stale_if_error or cdk.Duration.seconds(0),
@@ -292,8 +323,7 @@ class OcspValidatingDomain(Construct):
             self, max_length=128, separator="-"
         )
 
-        problems = Problems("OcspValidatingDomain", id)
-        _check_domain_name(problems, domain_name)
+        _check_domain_name(problems, domain_name, hosted_zone)
         _check_certificates(problems, server_certificate, validation_certificate)
         issuers = _check_trusted_cas(problems, trusted_cas)
         _check_settings(
@@ -309,19 +339,6 @@ class OcspValidatingDomain(Construct):
             responder_errors_alarm_threshold=responder_errors_alarm_threshold,
         )
         checker.check(problems, timeout=timeout)
-        if (
-            hosted_zone is not None
-            and isinstance(domain_name, str)
-            and not is_token(hosted_zone.zone_name + domain_name)
-        ):
-            zone = hosted_zone.zone_name.rstrip(".")
-            problems.require(
-                domain_name.endswith(f".{zone}"),
-                "domain_name",
-                f"a name below hosted_zone {zone!r} (the CNAME is created there, and DNS allows "
-                "no CNAME at the zone apex)",
-                domain_name,
-            )
         allowed_urls = _allowed_urls(problems, issuers, allowed_responder_urls, responder_url)
         environment = checker.environment(
             issuers=issuers, allowed_urls=allowed_urls, responder_url=responder_url
@@ -448,7 +465,7 @@ class OcspValidatingDomain(Construct):
                 **(dimensions or {}),
             },
             statistic=statistic,
-            period=period or cdk.Duration.minutes(5),
+            period=period or METRIC_PERIOD,
         )
 
     def metric_decisions(
@@ -462,8 +479,8 @@ class OcspValidatingDomain(Construct):
         if verdict is not None and verdict not in contract.VERDICTS:
             msg = f"verdict must be one of {', '.join(contract.VERDICTS)}, got {verdict!r}"
             raise ValueError(msg)
-        if reason is not None and not re.fullmatch(r"[A-Z][A-Z0-9_]*", reason):
-            msg = f"reason must be an UPPER_SNAKE reason such as 'REVOKED', got {reason!r}"
+        if reason is not None and reason not in contract.REASONS:
+            msg = f"reason must be one of {', '.join(contract.REASONS)}, got {reason!r}"
             raise ValueError(msg)
         dimensions: dict[str, str] = {}
         if verdict is not None:
@@ -514,19 +531,19 @@ class OcspValidatingDomain(Construct):
 
     def metric_errors(self) -> cloudwatch.Metric:
         """Lambda errors of the pre-auth function (each one denies a connection)."""
-        return self.function.metric_errors(period=cdk.Duration.minutes(5))
+        return self.function.metric_errors(period=METRIC_PERIOD)
 
     def metric_throttles(self) -> cloudwatch.Metric:
         """Lambda throttles of the pre-auth function (each one denies a connection)."""
-        return self.function.metric_throttles(period=cdk.Duration.minutes(5))
+        return self.function.metric_throttles(period=METRIC_PERIOD)
 
     def metric_duration(self, *, statistic: str = "p99") -> cloudwatch.Metric:
         """Lambda duration of the pre-auth function, milliseconds."""
-        return self.function.metric_duration(statistic=statistic, period=cdk.Duration.minutes(5))
+        return self.function.metric_duration(statistic=statistic, period=METRIC_PERIOD)
 
     def metric_invocations(self) -> cloudwatch.Metric:
         """Lambda invocations (one per connection attempt)."""
-        return self.function.metric_invocations(period=cdk.Duration.minutes(5))
+        return self.function.metric_invocations(period=METRIC_PERIOD)
 
     def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
         """Allow ``grantee`` to invoke the pre-auth check (what IoT calls), e.g. for a smoke
@@ -574,7 +591,7 @@ class OcspValidatingDomain(Construct):
         """cdk-nag findings on the function that are deliberate, each on the narrowest node."""
         policy = self.role.node.try_find_child("DefaultPolicy")
         if tracing and policy is not None:
-            _acknowledge(
+            acknowledge(
                 policy.node.find_child("Resource"),
                 "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
                 "xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level "
@@ -582,14 +599,14 @@ class OcspValidatingDomain(Construct):
                 "the function's own log group",
             )
         cfn_function = self.function.node.find_child("Resource")
-        _acknowledge(
+        acknowledge(
             cfn_function,
             "Serverless::Serverless-LambdaDLQ",
             "IoT Core invokes the pre-auth Lambda synchronously for each TLS connection; a "
             "dead-letter queue only receives failed asynchronous invocations",
         )
         if not tracing:
-            _acknowledge(
+            acknowledge(
                 cfn_function,
                 "Serverless::Serverless-LambdaTracing",
                 "X-Ray tracing was switched off explicitly (tracing=False); the handler's JSON "
@@ -675,7 +692,7 @@ class OcspValidatingDomain(Construct):
             memory_size=256,
             timeout=cdk.Duration.minutes(2),
         )
-        _acknowledge(
+        acknowledge(
             lookup.node.find_child("CustomResourcePolicy").node.find_child("Resource"),
             "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
             "iot:DescribeEndpoint supports no resource-level permissions; it is the only action "
@@ -779,7 +796,7 @@ class _CheckerSettings:
                 value is None or (value % 1000 == 0 and value <= MAX_SETTING_SECONDS * 1000),
                 keyword,
                 "whole seconds from 0 to 1 day",
-                _human(getattr(self, keyword)),
+                shown(getattr(self, keyword)),
             )
         max_deadline = MAX_OCSP_DEADLINE.to_milliseconds()
         for keyword in ("ocsp_timeout", "ocsp_deadline"):
@@ -788,7 +805,7 @@ class _CheckerSettings:
                 value is None or 0 < value <= max_deadline,
                 keyword,
                 f"above 0 and at most {max_deadline:g} ms (IoT Core's budget is ~5 s)",
-                _human(getattr(self, keyword)),
+                shown(getattr(self, keyword)),
             )
         ocsp_timeout, deadline, lambda_timeout = (
             millis["ocsp_timeout"],
@@ -798,38 +815,26 @@ class _CheckerSettings:
         if ocsp_timeout is not None and deadline is not None and ocsp_timeout > deadline:
             problems.add(
                 "ocsp_timeout",
-                f"at most ocsp_deadline ({_human(self.ocsp_deadline)})",
-                _human(self.ocsp_timeout),
+                f"at most ocsp_deadline ({shown(self.ocsp_deadline)})",
+                shown(self.ocsp_timeout),
             )
         if lambda_timeout is not None:
             problems.require(
                 lambda_timeout > 0 and lambda_timeout % 1000 == 0,
                 "timeout",
                 "a positive whole number of seconds (Lambda timeouts are whole seconds)",
-                _human(timeout),
+                shown(timeout),
             )
             if deadline is not None and deadline >= lambda_timeout:
                 # The function would be cut off before the handler answers: every slow
                 # responder would then deny, whatever fail_mode says.
                 problems.add(
                     "ocsp_deadline",
-                    f"below the Lambda timeout ({_human(timeout)}) so that the handler answers "
+                    f"below the Lambda timeout ({shown(timeout)}) so that the handler answers "
                     "before the function times out",
-                    _human(self.ocsp_deadline),
+                    shown(self.ocsp_deadline),
                     "lower ocsp_deadline or raise timeout",
                 )
-        problems.require(
-            isinstance(self.fail_mode, OcspFailMode),
-            "fail_mode",
-            "OcspFailMode.CLOSED or OcspFailMode.OPEN",
-            self.fail_mode,
-        )
-        problems.require(
-            isinstance(self.hash_algorithm, OcspHashAlgorithm),
-            "hash_algorithm",
-            "OcspHashAlgorithm.SHA1 or OcspHashAlgorithm.SHA256",
-            self.hash_algorithm,
-        )
         problems.require(
             _is_int(self.cache_max_entries) and 0 <= self.cache_max_entries <= 1_000_000,
             "cache_max_entries",
@@ -863,7 +868,7 @@ class _CheckerSettings:
                 i.issuing_ca_certificate_pem.strip() for i in issuers
             ),
             contract.ENV_ALLOWED_URLS: ",".join(allowed_urls),
-            contract.ENV_FAIL_MODE: getattr(self.fail_mode, "value", ""),
+            contract.ENV_FAIL_MODE: self.fail_mode.value,
             contract.ENV_STALE_IF_ERROR: seconds(self.stale_if_error),
             contract.ENV_TIMEOUT: seconds(self.ocsp_timeout),
             contract.ENV_DEADLINE: seconds(self.ocsp_deadline),
@@ -872,7 +877,7 @@ class _CheckerSettings:
             contract.ENV_MAX_AGE_WITHOUT_NEXT_UPDATE: seconds(self.max_age_without_next_update),
             contract.ENV_MAX_RESPONSE_BYTES: str(self.max_response_bytes),
             contract.ENV_NONCE: "on" if self.nonce else "off",
-            contract.ENV_HASH_ALGORITHM: getattr(self.hash_algorithm, "value", ""),
+            contract.ENV_HASH_ALGORITHM: self.hash_algorithm.value,
         }
         if responder_url is not None:
             environment[contract.ENV_RESPONDER_URL] = responder_url
@@ -885,10 +890,6 @@ def _milliseconds(problems: Problems, keyword: str, value: object) -> float | No
         return value.to_milliseconds()
     problems.add(keyword, "a cdk.Duration", value, "e.g. cdk.Duration.seconds(2)")
     return None
-
-
-def _human(value: object) -> object:
-    return value.to_human_string() if isinstance(value, cdk.Duration) else value
 
 
 def _is_int(value: object) -> bool:
@@ -921,10 +922,8 @@ def _allowed_urls(
         _check_url(problems, keyword, url)
     if responder_url is not None:
         _check_url(problems, "responder_url", responder_url)
-    allowed: list[str] = []
-    for _, url in [*named, *extra]:
-        if url not in allowed:
-            allowed.append(url)
+    # Each URL once, in order; a URL that is not a string was reported above.
+    allowed = list(dict.fromkeys(url for _, url in [*named, *extra] if isinstance(url, str)))
     problems.require(
         bool(allowed) or responder_url is not None,
         "allowed_responder_urls",
@@ -940,10 +939,6 @@ def _allowed_urls(
 _AWS_CUSTOM_RESOURCE_PROVIDER_ID = "AWS679f53fac002430cb0da5b7982bd2287"
 
 
-def _acknowledge(scope: IConstruct, rule_id: str, reason: str) -> None:
-    cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=rule_id, reason=reason))
-
-
 def _acknowledge_aws_custom_resource_provider(stack: cdk.Stack) -> None:
     """The CDK-owned singleton provider of ``AwsCustomResource`` (shared in the stack)."""
     provider = stack.node.try_find_child(_AWS_CUSTOM_RESOURCE_PROVIDER_ID)
@@ -951,7 +946,7 @@ def _acknowledge_aws_custom_resource_provider(stack: cdk.Stack) -> None:
         return
     role = provider.node.try_find_child("ServiceRole")
     if role is not None:
-        _acknowledge(
+        acknowledge(
             role.node.find_child("Resource"),
             "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
             "service-role/AWSLambdaBasicExecutionRole]",
@@ -959,13 +954,13 @@ def _acknowledge_aws_custom_resource_provider(stack: cdk.Stack) -> None:
             "own CloudWatch logs",
         )
     function = provider.node.find_child("Resource")
-    _acknowledge(
+    acknowledge(
         function,
         "Serverless::Serverless-LambdaDLQ",
         "CDK's AwsCustomResource provider is invoked by CloudFormation during deployments only; "
         "a failure fails the deployment, there is nothing to redrive",
     )
-    _acknowledge(
+    acknowledge(
         function,
         "Serverless::Serverless-LambdaTracing",
         "CDK's AwsCustomResource provider (one IoT DescribeEndpoint call per deployment) offers "
@@ -986,18 +981,27 @@ def _describe_endpoint_call() -> cr.AwsSdkCall:
 # Validation ----------------------------------------------------------------------------------
 
 
-def _check_domain_name(problems: Problems, domain_name: object) -> None:
+def _check_domain_name(
+    problems: Problems, domain_name: object, hosted_zone: route53.IHostedZone | None
+) -> None:
     if not isinstance(domain_name, str):
         problems.add("domain_name", "a string", domain_name)
         return
+    if hosted_zone is not None and not is_token(hosted_zone.zone_name + domain_name):
+        zone = hosted_zone.zone_name.rstrip(".")
+        problems.require(
+            domain_name.endswith(f".{zone}"),
+            "domain_name",
+            f"a name below hosted_zone {zone!r} (the CNAME is created there, and DNS allows "
+            "no CNAME at the zone apex)",
+            domain_name,
+        )
     if is_token(domain_name):
         return
-    labels = domain_name.split(".")
     ok = (
-        0 < len(domain_name) <= 253
-        and len(labels) >= 2
-        and all(_LABEL.match(label) for label in labels)
-        and not labels[-1].isdigit()
+        is_dns_name(domain_name)
+        and domain_name == domain_name.lower()
+        and not domain_name.rsplit(".", 1)[-1].isdigit()
     )
     problems.require(
         ok,
@@ -1164,7 +1168,7 @@ def _check_settings(
     problems: Problems,
     *,
     config_name: str,
-    authentication_type: object,
+    authentication_type: DomainAuthenticationType,
     custom_authorizer_name: str | None,
     tls_security_policy: str,
     tags: Mapping[str, str],
@@ -1180,10 +1184,7 @@ def _check_settings(
             "1-128 characters of letters, digits, '_', '.' and '-'",
             config_name,
         )
-    if not isinstance(authentication_type, DomainAuthenticationType):
-        allowed = ", ".join(f"DomainAuthenticationType.{t.name}" for t in DomainAuthenticationType)
-        problems.add("authentication_type", f"one of {allowed}", authentication_type)
-    elif authentication_type is DomainAuthenticationType.CUSTOM_AUTH_X509:
+    if authentication_type is DomainAuthenticationType.CUSTOM_AUTH_X509:
         problems.require(
             custom_authorizer_name is not None,
             "custom_authorizer_name",

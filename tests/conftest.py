@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-# jsii must run on the project's Node LTS; set before anything imports aws_cdk.
-_LOCAL_NODE = Path(__file__).resolve().parent.parent / "node_modules" / ".bin" / "node"
-if _LOCAL_NODE.exists():
-    os.environ.setdefault("JSII_NODE", str(_LOCAL_NODE))
+import pytest
+from hypothesis import HealthCheck, settings
+from syrupy.assertion import SnapshotAssertion
+from syrupy.extensions.json import JSONSnapshotExtension
 
-import pytest  # noqa: E402
-from hypothesis import HealthCheck, settings  # noqa: E402
-from syrupy.assertion import SnapshotAssertion  # noqa: E402
-from syrupy.extensions.json import JSONSnapshotExtension  # noqa: E402
-
-from tests.support import ASSET_HASH  # noqa: E402
+# Before anything imports aws_cdk: app.py points jsii at the project's Node LTS (JSII_NODE).
+import app  # noqa: F401
+from tests.support import ASSET_HASH
 
 settings.register_profile(
     "ci",

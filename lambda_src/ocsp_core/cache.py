@@ -44,9 +44,6 @@ class ResponseCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def clear(self) -> None:
-        self._entries.clear()
-
     def _lookup(self, key: bytes, now: dt.datetime) -> CacheEntry | None:
         entry = self._entries.get(key)
         if entry is None:

@@ -59,17 +59,17 @@ def find_issuer(
     Several trusted CAs may share a subject (key rollover): each one is tried. The CA itself
     must be valid at ``now``. Intermediates sent by the device are never consulted.
     """
-    issuer_name = leaf.issuer.rfc4514_string()[:200]
     named = [ca for ca in trusted if ca.subject == leaf.issuer]
-    if not named:
-        return deny(Reason.UNTRUSTED_ISSUER, f"issuer {issuer_name!r} is not a trusted CA")
     signed_by = [ca for ca in named if is_directly_issued_by(leaf, ca)]
-    if not signed_by:
-        return deny(
-            Reason.UNTRUSTED_ISSUER,
-            f"signature does not verify with any trusted CA named {issuer_name!r}",
-        )
     for ca in signed_by:
         if validity_problem(ca, now) is None:
             return ca
-    return deny(Reason.UNTRUSTED_ISSUER, f"trusted CA {issuer_name!r} is not valid now")
+    # Only a denial renders the name (cost paid off the allow path).
+    issuer_name = leaf.issuer.rfc4514_string()[:200]
+    if not named:
+        detail = f"issuer {issuer_name!r} is not a trusted CA"
+    elif not signed_by:
+        detail = f"signature does not verify with any trusted CA named {issuer_name!r}"
+    else:
+        detail = f"trusted CA {issuer_name!r} is not valid now"
+    return deny(Reason.UNTRUSTED_ISSUER, detail)

@@ -2,6 +2,11 @@
 ``OCSPResponse``: the RSASSA-PSS parameters of its signature algorithm, and the
 ``singleExtensions`` of each SingleResponse (to refuse unknown critical ones).
 
+(As of cryptography 50: ``signature_algorithm_parameters`` exists on certificates, CRLs and CSRs
+but not on OCSP responses, whose ``signature_hash_algorithm`` raises for RSASSA-PSS; and
+``OCSPResponse.single_extensions`` raises when there is more than one SingleResponse, while
+``OCSPSingleResponse`` has no extensions at all.)
+
 Only definite, minimal lengths and single-byte tags are accepted; anything else raises
 ``DerError`` (a ``ValueError``). The input has already been parsed by ``cryptography``; this
 reader only walks it, and every caller turns a ``DerError`` into a denial.
@@ -30,7 +35,6 @@ def _context(number: int, *, constructed: bool = True) -> int:
 OID_RSASSA_PSS = bytes.fromhex("2a864886f70d01010a")
 OID_MGF1 = bytes.fromhex("2a864886f70d010108")
 OID_SHA1 = bytes.fromhex("2b0e03021a")
-OID_SHA224 = bytes.fromhex("608648016503040204")
 OID_SHA256 = bytes.fromhex("608648016503040201")
 OID_SHA384 = bytes.fromhex("608648016503040202")
 OID_SHA512 = bytes.fromhex("608648016503040203")
@@ -220,9 +224,10 @@ def pss_parameters(algorithm_identifier: Tlv) -> PssParameters:
 # -- SingleResponse extensions -------------------------------------------------------------------
 
 
-def critical_single_extension_oids(tbs_response_data: bytes) -> list[bytes]:
-    """OIDs (DER content) of every extension marked critical in any SingleResponse."""
-    fields = parse_one(tbs_response_data).expect(SEQUENCE).children()
+def critical_single_extension_oids(tbs_response_data: Tlv) -> list[bytes]:
+    """OIDs (DER content) of every extension marked critical in any SingleResponse of the
+    ``ResponseData`` (``BasicParts.tbs_response_data``)."""
+    fields = tbs_response_data.expect(SEQUENCE).children()
     index = 1 if fields and fields[0].tag == _context(0) else 0  # optional version
     # responderID, producedAt, responses
     if len(fields) < index + 3:

@@ -263,13 +263,13 @@ def _check_signer(
     return Rejection(Reason.UNAUTHORIZED_RESPONDER, unauthorized or "no authorized signer")
 
 
-def _unknown_critical_extension(response: ocsp.OCSPResponse) -> str | None:
+def _unknown_critical_extension(response: ocsp.OCSPResponse, parts: der.BasicParts) -> str | None:
     """RFC 6960 4.4 / RFC 5280 4.2: a critical extension that is not understood is refused,
     in responseExtensions and in any SingleResponse's singleExtensions."""
     for extension in response.extensions:
         if extension.critical and extension.oid not in _UNDERSTOOD_EXTENSIONS:
             return f"critical response extension {extension.oid.dotted_string}"
-    if der.critical_single_extension_oids(response.tbs_response_bytes):
+    if der.critical_single_extension_oids(parts.tbs_response_data):
         return "critical singleExtensions are not supported"
     return None
 
@@ -429,7 +429,7 @@ def _verify(data: bytes, question: _Question) -> Answer | Rejection:  # noqa: PL
     signer = _check_signer(response, question.issuer, question.now, scheme)
     if isinstance(signer, Rejection):
         return signer
-    critical = _unknown_critical_extension(response)
+    critical = _unknown_critical_extension(response, parts)
     if critical is not None:
         return Rejection(Reason.UNSUPPORTED_CRITICAL_EXTENSION, critical)
     nonce_problem = _nonce_problem(response, question.nonce)

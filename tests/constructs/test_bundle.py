@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
+import platform
 import re
 import shutil
 import subprocess
@@ -152,13 +152,13 @@ def test_wheel_tags_fit_python_3_14_on_the_function_architecture(
     for distribution, dist_tags in tags.items():
         assert dist_tags, distribution
         for tag in dist_tags:
-            python, abi, platform = tag.split("-")
+            python, abi, platform_tag = tag.split("-")
             assert python in {"py3", "cp314"} or re.fullmatch(r"cp3\d+", python), tag
             if abi == "abi3":
                 assert int(python.removeprefix("cp3")) <= 14, tag
             else:
                 assert abi in {"none", "cp314"}, tag
-            assert platform == "any" or platform.endswith(machine), tag
+            assert platform_tag == "any" or platform_tag.endswith(machine), tag
         # a wheel may list several platforms; pip chose it for one that manylinux2014
         # (glibc 2.17) covers
         assert any(
@@ -237,21 +237,33 @@ def test_python_version_and_platform_follow_the_function() -> None:
 # --------------------------------------------------------------------------------------------
 
 
+def host_platform() -> BundlePlatform:
+    """The bundle platform of this machine (``uname -m``); an unknown one fails, never skips."""
+    machine = platform.machine()
+    for candidate in BundlePlatform:
+        if candidate.pip_platform.endswith(f"_{machine}") or candidate.lambda_name == machine:
+            return candidate
+    pytest.fail(f"no Lambda architecture runs on this {machine!r} host")
+
+
 @pytest.fixture(scope="module")
 def host_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The x86_64 bundle for the running interpreter's version (same code as the real one)."""
-    if BundlePlatform.X86_64.elf_machine != EM_X86_64 or os.uname().machine != "x86_64":
-        pytest.skip("the clean-interpreter bundle test runs on x86_64 hosts")
+    """The bundle for this host's architecture and the running interpreter's version (same
+    code path as the real one), so that this interpreter can load its native libraries."""
+    target = host_platform()
     out = tmp_path_factory.mktemp("bundle-host") / "asset"
     build_bundle(
         BundleSpec(
             source_dir=lambda_source_dir(),
             requirements_file=lambda_requirements_file(),
-            platform=BundlePlatform.X86_64,
+            platform=target,
             python_version=f"{sys.version_info.major}.{sys.version_info.minor}",
         ),
         out,
     )
+    libraries = sorted(out.rglob("*.so"))
+    assert libraries
+    assert {elf_machine(p) for p in libraries} == {target.elf_machine}
     return out
 
 

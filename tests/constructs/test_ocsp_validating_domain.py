@@ -587,13 +587,22 @@ def test_role_is_least_privilege(default_domain: Any) -> None:
 
 def test_without_tracing_the_role_has_only_the_log_statement() -> None:
     stack = new_stack()
-    make_domain(stack, tracing=False)
+    domain = make_domain(stack, tracing=False)
     template = template_of(stack)
     _, function = only(template, "AWS::Lambda::Function")
     assert "TracingConfig" not in function["Properties"]
     _, policy = only(template, "AWS::IAM::Policy")
-    statements = policy["Properties"]["PolicyDocument"]["Statement"]
-    assert [s["Action"] for s in statements] == [["logs:CreateLogStream", "logs:PutLogEvents"]]
+    log_group_id = stack.get_logical_id(domain.log_group.node.default_child)
+    assert policy["Properties"]["PolicyDocument"] == {
+        "Statement": [
+            {
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Effect": "Allow",
+                "Resource": {"Fn::GetAtt": [log_group_id, "Arn"]},
+            }
+        ],
+        "Version": "2012-10-17",
+    }
     _, role = only(template, "AWS::IAM::Role")
     assert role["Properties"]["Description"] == "OCSP pre-auth Lambda: writes its own log group"
 
@@ -964,7 +973,8 @@ def test_metrics(default_domain: Any) -> None:
     [
         (lambda d: d.metric("Nope"), "metric_name must be one of Decisions"),
         (lambda d: d.metric_decisions(verdict="MAYBE"), "verdict must be one of ALLOW, DENY"),
-        (lambda d: d.metric_decisions(reason="revoked"), "UPPER_SNAKE"),
+        (lambda d: d.metric_decisions(reason="revoked"), "reason must be one of GOOD, "),
+        (lambda d: d.metric_decisions(reason="REVOKD"), r"STALE_IF_ERROR, REVOKED, .*'REVOKD'"),
         (lambda d: d.metric_decisions(verdict="DENY", reason="REVOKED"), "not both"),
     ],
 )
@@ -1005,14 +1015,16 @@ def test_grant_invoke() -> None:
 
 
 def test_metric_names_and_reasons_match_the_handler() -> None:
+    """Every name the construct builds a metric on equals the handler's, in both directions."""
     sys.path.insert(0, str(lambda_source_dir()))
     try:
-        from ocsp_core import metrics  # noqa: PLC0415
+        from ocsp_core import metrics, models  # noqa: PLC0415
     finally:
         sys.path.remove(str(lambda_source_dir()))
     assert contract.NAMESPACE == metrics.NAMESPACE
     assert contract.METRIC_NAMES == metrics.METRIC_NAMES
-    assert set(contract.FIXED_REASONS) <= set(metrics.REASON_NAMES)
+    assert contract.REASONS == metrics.REASON_NAMES
+    assert tuple(v.value for v in models.Verdict) == contract.VERDICTS
     assert [list(d) for d in metrics.VERDICT_DIMENSIONS] == [
         [contract.DIMENSION_FUNCTION_NAME, contract.DIMENSION_VERDICT],
         [contract.DIMENSION_FUNCTION_NAME, contract.DIMENSION_REASON],
@@ -1068,6 +1080,9 @@ def test_fails_with_every_problem_at_once() -> None:
         ({"domain_name": "*.example.com"}, "domain_name must be"),
         ({"domain_name": "devices.example.com."}, "domain_name must be"),
         ({"domain_name": "x" * 64 + ".example.com"}, "domain_name must be"),
+        ({"domain_name": "devices.example.com\n"}, "domain_name must be"),
+        ({"domain_name": "Devices.example.com"}, "domain_name must be a lower-case"),
+        ({"domain_name": "devices.example.123"}, "domain_name must be"),
         ({"domain_name": "iot.eu-west-1.amazonaws.com"}, "a domain you own"),
         ({"trusted_cas": ["not a ca"]}, r"trusted_cas\[0\] must be an object"),
         (
@@ -1123,11 +1138,53 @@ def test_fails_with_every_problem_at_once() -> None:
         ({"memory_size": "256"}, "memory_size must be a whole number"),
         ({"reserved_concurrent_executions": 1.5}, "reserved_concurrent_executions must be a"),
         ({"domain_configuration_name": "bad name!"}, "domain_configuration_name must be"),
+        (
+            {"application_protocol": "MQTT_WSS"},
+            r"application_protocol must be one of DomainApplicationProtocol.SECURE_MQTT, "
+            r"DomainApplicationProtocol.HTTPS, got 'MQTT_WSS'$",
+        ),
+        (
+            {"authentication_type": "AWS_SIGV4"},
+            r"authentication_type must be one of DomainAuthenticationType.AWS_X509, "
+            r"DomainAuthenticationType.CUSTOM_AUTH_X509, got 'AWS_SIGV4'$",
+        ),
+        (
+            {"fail_mode": "sometimes"},
+            r"fail_mode must be one of OcspFailMode.CLOSED, OcspFailMode.OPEN, got 'sometimes'$",
+        ),
+        (
+            {"hash_algorithm": True},
+            r"hash_algorithm must be one of OcspHashAlgorithm.SHA1, OcspHashAlgorithm.SHA256, "
+            r"got True$",
+        ),
     ],
 )
 def test_fails_on_bad_prop(overrides: dict[str, Any], message: str) -> None:
     with pytest.raises(PropsError, match=message):
         make_domain(new_stack(), **overrides)
+
+
+def test_enum_props_also_take_their_value_strings() -> None:
+    """As ``OcspPrivateCa`` does (one shared rule): ``"open"`` is ``OcspFailMode.OPEN``."""
+    stack = new_stack()
+    domain = make_domain(
+        stack,
+        fail_mode="open",
+        acknowledge_fail_open=True,
+        hash_algorithm="sha256",
+        authentication_type="CUSTOM_AUTH_X509",
+        custom_authorizer_name="Authorizer",
+        application_protocol="HTTPS",
+    )
+    template = template_of(stack)
+    variables = template.to_json()["Resources"][
+        stack.get_logical_id(domain.function.node.default_child)
+    ]["Properties"]["Environment"]["Variables"]
+    assert (variables["OCSP_FAIL_MODE"], variables["OCSP_HASH_ALGORITHM"]) == ("open", "sha256")
+    template.has_resource_properties(
+        "AWS::IoT::DomainConfiguration",
+        {"AuthenticationType": "CUSTOM_AUTH_X509", "ApplicationProtocol": "HTTPS"},
+    )
 
 
 def test_fails_when_a_private_server_certificate_has_no_validation_certificate() -> None:

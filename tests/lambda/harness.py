@@ -80,52 +80,35 @@ class Outcome:
         return f"Outcome({self.answer}, {{{', '.join(f'{k}={self.log.get(k)!r}' for k in keys)}}})"
 
 
-def _decision_lines(texts: Iterable[str]) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    for text in texts:
-        for line in text.splitlines():
-            stripped = line.strip()
-            if not stripped.startswith("{"):
-                continue
-            try:
-                doc = json.loads(stripped)
-            except ValueError:
-                continue
-            if isinstance(doc, dict) and "verdict" in doc and "reason" in doc:
-                found.append(doc)
-    return found
-
-
 class Invoker:
-    """Calls the handler and captures its decision line (stdout or logging)."""
+    """Calls the handler and reads its decision: exactly one JSON line on stdout, nothing on
+    stderr (the handler writes there only when it cannot write the decision line)."""
 
-    def __init__(
-        self, handler_module: Any, capsys: pytest.CaptureFixture[str], caplog: Any
-    ) -> None:
+    def __init__(self, handler_module: Any, capsys: pytest.CaptureFixture[str]) -> None:
         self.module = handler_module
         self._capsys = capsys
-        self._caplog = caplog
 
     def reset(self) -> None:
         self.module.reset()
 
-    def raw(self, event: Any, context: Any = None) -> tuple[Any, list[dict[str, Any]]]:
-        """Call the handler; return its answer and every decision line it logged."""
+    def raw(self, event: Any, context: Any = None) -> tuple[Any, str, str]:
+        """Call the handler; return its answer and what it wrote to stdout and stderr."""
         self._capsys.readouterr()
-        self._caplog.clear()
         answer = self.module.handler(event, context)
         captured = self._capsys.readouterr()
-        texts = [captured.out, captured.err, *(r.getMessage() for r in self._caplog.records)]
-        return answer, _decision_lines(texts)
+        return answer, captured.out, captured.err
 
     def __call__(self, event: Any, context: Any = None) -> Outcome:
         started = time.monotonic()
-        answer, lines = self.raw(event, context)
+        answer, out, err = self.raw(event, context)
         seconds = time.monotonic() - started
         assert answer in (ALLOW, DENY), f"answer is not one of the two dicts: {answer!r}"
         assert type(answer["isAuthenticated"]) is bool
-        assert len(lines) == 1, f"expected one decision line, got {lines!r}"
-        log = lines[0]
+        lines = out.splitlines()
+        assert len(lines) == 1, f"expected one decision line on stdout, got {out!r}"
+        assert err == "", err
+        log = json.loads(lines[0])
+        assert isinstance(log, dict), log
         expected_verdict = "ALLOW" if answer == ALLOW else "DENY"
         assert log["verdict"] == expected_verdict, (answer, log)
         return Outcome(answer=answer, log=log, seconds=seconds)

@@ -796,8 +796,12 @@ _OPENSSL = shutil.which("openssl")
 _seq = itertools.count()
 
 
-def openssl_available() -> bool:
-    return _OPENSSL is not None
+def openssl_binary() -> str:
+    """The ``openssl`` CLI; the project installs it, so a missing one is an error, never a skip."""
+    if _OPENSSL is None:
+        msg = "the openssl CLI is not on PATH; `make test` installs it (Debian package openssl)"
+        raise RuntimeError(msg)
+    return _OPENSSL
 
 
 def _index_time(when: dt.datetime) -> str:
@@ -837,9 +841,7 @@ class OpensslResponder:
         other_certs: list[x509.Certificate] | None = None,
         extra_args: list[str] | None = None,
     ) -> None:
-        if _OPENSSL is None:
-            msg = "openssl is not installed (make deps-debian)"
-            raise RuntimeError(msg)
+        openssl = openssl_binary()
         self._dir = Path(tempfile.mkdtemp(prefix="ocsp-openssl-"))
         self._ca_path = self._dir / "ca.pem"
         self._ca_path.write_bytes(ca.pem)
@@ -854,7 +856,7 @@ class OpensslResponder:
         self._lock = threading.Lock()
         self._write_index()
         args = [
-            _OPENSSL,
+            openssl,
             "ocsp",
             "-index",
             str(self._index),
@@ -990,9 +992,7 @@ def run_openssl_client(
     extra: list[str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """``openssl ocsp`` as a client against ``url`` (used to check the responders themselves)."""
-    if _OPENSSL is None:
-        msg = "openssl is not installed"
-        raise RuntimeError(msg)
+    openssl = openssl_binary()
     with tempfile.TemporaryDirectory(prefix="ocsp-client-") as tmp:
         d = Path(tmp)
         (d / "issuer.pem").write_bytes(issuer.pem)
@@ -1000,7 +1000,7 @@ def run_openssl_client(
         (d / "trust.pem").write_bytes(b"".join(t.pem for t in trust))
         return subprocess.run(
             [
-                _OPENSSL,
+                openssl,
                 "ocsp",
                 "-issuer",
                 str(d / "issuer.pem"),
@@ -1041,7 +1041,7 @@ __all__ = [
     "der_wrap",
     "fixed",
     "flip_signature_bit",
-    "openssl_available",
+    "openssl_binary",
     "parse_request",
     "pss",
     "resigned",

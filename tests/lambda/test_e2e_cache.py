@@ -24,7 +24,6 @@ from .responders import (
     build_answer,
     cert_id_hashes,
     fixed,
-    openssl_available,
 )
 
 Configure = Callable[..., None]
@@ -41,7 +40,6 @@ def _good_for(pki: Pki, **kwargs: object) -> Behaviour:
     return answer_with(lambda r: build_answer(r, signer=pki.issuing_ca, **kwargs))
 
 
-@pytest.mark.skipif(not openssl_available(), reason="openssl CLI not installed")
 def test_second_connection_is_a_cache_hit(pki: Pki, configure: Configure, invoke: Invoker) -> None:
     with OpensslResponder(ca=pki.issuing_ca, signer=pki.delegate) as responder:
         device = pki.issue_device(ocsp_url=responder.url)

@@ -89,6 +89,10 @@ def test_settings_are_read_once_until_reset(
     assert invoke(make_event(good_device)).answer == ALLOW
     invoke.reset()
     assert invoke(make_event(good_device)).reason == "CONFIG_ERROR"
+    monkeypatch.setenv("OCSP_FAIL_MODE", "closed")  # the error is kept until reset() too
+    assert invoke(make_event(good_device)).reason == "CONFIG_ERROR"
+    invoke.reset()
+    assert invoke(make_event(good_device)).reason == "GOOD"
 
 
 def test_function_name_comes_from_the_lambda_environment(

@@ -30,15 +30,12 @@ from .responders import (
     cert_id_hashes,
     closed_port_url,
     flip_signature_bit,
-    openssl_available,
     parse_request,
     run_openssl_client,
     with_extra_single_responses,
     with_responder_id,
     with_response_type,
 )
-
-needs_openssl = pytest.mark.skipif(not openssl_available(), reason="openssl CLI not installed")
 
 
 def _request_for(device: x509.Certificate, issuer: x509.Certificate) -> bytes:
@@ -64,7 +61,6 @@ def _verify_signature(response: ocsp.OCSPResponse, signer: x509.Certificate) -> 
 # -- the openssl responder, seen by the openssl client ----------------------------------------
 
 
-@needs_openssl
 @pytest.mark.parametrize("signer_name", ["issuing_ca", "delegate"])
 def test_openssl_responder_answers_good_revoked_unknown(pki: Pki, signer_name: str) -> None:
     good, revoked, unknown = pki.issue_device(), pki.issue_device(), pki.issue_device()
@@ -86,7 +82,6 @@ def test_openssl_responder_answers_good_revoked_unknown(pki: Pki, signer_name: s
         assert f": {name}" in text, text
 
 
-@needs_openssl
 def test_openssl_responder_without_nmin_has_no_next_update(pki: Pki) -> None:
     device = pki.issue_device()
     with OpensslResponder(ca=pki.issuing_ca, signer=pki.issuing_ca, nmin=None) as responder:
@@ -99,7 +94,6 @@ def test_openssl_responder_without_nmin_has_no_next_update(pki: Pki) -> None:
     _verify_signature(response, pki.issuing_ca.cert)
 
 
-@needs_openssl
 def test_openssl_responder_copies_the_nonce_and_sets_next_update(pki: Pki) -> None:
     device = pki.issue_device()
     request = (
@@ -125,7 +119,6 @@ def test_openssl_responder_copies_the_nonce_and_sets_next_update(pki: Pki) -> No
     _verify_signature(response, pki.delegate.cert)
 
 
-@needs_openssl
 def test_openssl_responder_says_unknown_for_another_ca(pki: Pki) -> None:
     device = pki.issue_device(issuer=pki.other_ca)
     with OpensslResponder(ca=pki.issuing_ca, signer=pki.issuing_ca) as responder:
@@ -138,7 +131,6 @@ def test_openssl_responder_says_unknown_for_another_ca(pki: Pki) -> None:
 # -- the hostile server's honest answers pass openssl; its forgeries do not -------------------
 
 
-@needs_openssl
 @pytest.mark.parametrize("signer_name", ["issuing_ca", "delegate"])
 def test_hostile_server_good_answer_verifies_with_openssl(pki: Pki, signer_name: str) -> None:
     device = pki.issue_device()
@@ -153,7 +145,6 @@ def test_hostile_server_good_answer_verifies_with_openssl(pki: Pki, signer_name:
     assert ": good" in done.stdout
 
 
-@needs_openssl
 @pytest.mark.parametrize("signer_name", ["rogue_ca", "delegate_no_eku", "delegate_other_ca"])
 def test_hostile_server_forgery_fails_openssl(pki: Pki, signer_name: str) -> None:
     device = pki.issue_device()

@@ -9,14 +9,20 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import SignatureAlgorithmOID
 
+from . import responders
 from .harness import ALLOW, DENY, Invoker, make_event
 from .pki import Issued, Pki
-from .responders import OpensslResponder, openssl_available, parse_request
+from .responders import OpensslResponder, parse_request
 from .unit_support import SHA1
 
-pytestmark = pytest.mark.skipif(not openssl_available(), reason="openssl CLI not installed")
-
 Configure = Callable[..., None]
+
+
+def test_fails_loudly_when_openssl_is_missing(pki: Pki, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The project installs openssl (``make test``): a machine without it fails, never skips."""
+    monkeypatch.setattr(responders, "_OPENSSL", None)
+    with pytest.raises(RuntimeError, match=r"`make test` installs it"):
+        OpensslResponder(ca=pki.issuing_ca, signer=pki.issuing_ca)
 
 
 @pytest.fixture(scope="module")

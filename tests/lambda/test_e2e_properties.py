@@ -268,5 +268,5 @@ def test_non_device_certificate_as_leaf_is_denied(
 
 def test_json_round_trip_of_answers(primed: Invoker, good_device: Issued) -> None:
     # The answer must serialize as the exact JSON IoT Core expects.
-    answer, _lines = primed.raw(make_event(good_device))
+    answer, _out, _err = primed.raw(make_event(good_device))
     assert json.dumps(answer) == '{"isAuthenticated": true}'

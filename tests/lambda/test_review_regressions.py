@@ -58,7 +58,6 @@ from .responders import (
     der_content,
     der_wrap,
     fixed,
-    openssl_available,
     pss,
     resigned,
     sign_response,
@@ -280,7 +279,6 @@ def test_responder_key_hash_covers_the_encoded_key_bits(pki: Pki) -> None:
     assert responder_key_hash(ca.cert) == digest.finalize()
 
 
-@pytest.mark.skipif(not openssl_available(), reason="openssl CLI not installed")
 def test_openssl_responder_named_by_key_with_a_compressed_point_is_recognised(
     pki: Pki, configure: Configure, invoke: Invoker
 ) -> None:

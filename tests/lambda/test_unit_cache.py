@@ -75,10 +75,3 @@ def test_an_already_expired_entry_replaces_and_removes() -> None:
     cache.put(b"a", entry(), NOW)
     cache.put(b"a", entry(fresh=0), NOW)
     assert len(cache) == 0
-
-
-def test_clear() -> None:
-    cache = ResponseCache(max_entries=2)
-    cache.put(b"a", entry(), NOW)
-    cache.clear()
-    assert cache.get_fresh(b"a", NOW) is None

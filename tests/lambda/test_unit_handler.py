@@ -3,33 +3,22 @@
 from __future__ import annotations
 
 import base64
-import json
-import time
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
-import preauth_handler
 import pytest
 from ocsp_core.metrics import METRIC_NAMES, NAMESPACE, REASON_NAMES
 
-from .pki import Issued, Pki
+from .harness import ALLOW, DENY, Invoker, make_event
+from .pki import Pki
 from .responders import LoopbackServer, Reply, answer_with, build_answer, fixed
 
-ALLOW = {"isAuthenticated": True}
-DENY = {"isAuthenticated": False}
-
-CONTRACT_REASONS = {
-    "GOOD",
-    "REVOKED",
-    "UNKNOWN",
-    "FAIL_OPEN",
-    "STALE_IF_ERROR",
-    "RESPONDER_UNAVAILABLE",
-    "UNTRUSTED_ISSUER",
-    "CONFIG_ERROR",
-    "MALFORMED_EVENT",
-    "INTERNAL_ERROR",
-}
+#: The handler's documented contract: reasons, metric names and namespace.
+CONTRACT_DOC = Path(__file__).resolve().parents[2] / "docs" / "preauth-lambda.md"
+#: The only reasons that allow a connection.
+ALLOW_REASONS = {"GOOD", "FAIL_OPEN", "STALE_IF_ERROR"}
 
 
 @pytest.fixture
@@ -39,26 +28,13 @@ def server() -> Iterator[LoopbackServer]:
 
 
 @pytest.fixture
-def configure(pki: Pki, monkeypatch: pytest.MonkeyPatch) -> Any:
-    def apply(server: LoopbackServer, **extra: str) -> None:
-        monkeypatch.setenv("TRUSTED_CA_PEM", pki.issuing_ca.pem.decode())
-        monkeypatch.setenv("OCSP_ALLOWED_URLS", server.url)
-        for key, value in extra.items():
-            monkeypatch.setenv(key, value)
-        preauth_handler.reset()
+def setup(pki: Pki, server: LoopbackServer, configure: Callable[..., None]) -> Callable[..., None]:
+    """``setup(**OCSP_X=value)``: trust ``issuing_ca`` and allow ``server``."""
+
+    def apply(**extra: str) -> None:
+        configure(trusted=[pki.issuing_ca], allowed=[server.url], **extra)
 
     return apply
-
-
-def event_for(device: Issued, **fields: Any) -> dict[str, Any]:
-    event: dict[str, Any] = {
-        "connectionMetadata": {"id": "conn-42"},
-        "principalId": "principal-42",
-        "serverName": "iot.example.com",
-        "clientCertificateChain": [device.pem.decode()],
-    }
-    event.update(fields)
-    return event
 
 
 class Context:
@@ -69,18 +45,6 @@ class Context:
         if isinstance(self._remaining, Exception):
             raise self._remaining
         return self._remaining
-
-
-def invoke(
-    capsys: pytest.CaptureFixture[str], event: Any, context: Any = None
-) -> tuple[dict[str, bool], dict[str, Any]]:
-    capsys.readouterr()
-    answer = preauth_handler.handler(event, context)
-    out = capsys.readouterr().out
-    lines = out.splitlines()
-    assert len(lines) == 1, out
-    assert answer in (ALLOW, DENY)
-    return answer, json.loads(lines[0])
 
 
 def good_responder(pki: Pki, server: LoopbackServer) -> None:
@@ -111,21 +75,22 @@ def check_emf(record: dict[str, Any]) -> None:
 def test_good_device_is_allowed_and_logged(
     pki: Pki,
     server: LoopbackServer,
-    configure: Any,
-    capsys: pytest.CaptureFixture[str],
+    setup: Callable[..., None],
+    invoke: Invoker,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "preauth-fn")
     good_responder(pki, server)
-    configure(server)
+    setup()
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "preauth-fn")
     device = pki.issue_device(ocsp_url=server.url)
-    answer, record = invoke(capsys, event_for(device), Context(3000))
-    assert answer == ALLOW
+    outcome = invoke(make_event(device, connection_id="conn-42"), Context(3000))
+    record = outcome.log
+    assert outcome.answer == ALLOW
     check_emf(record)
     assert record["verdict"] == "ALLOW"
     assert record["reason"] == "GOOD"
     assert record["connectionId"] == "conn-42"
-    assert record["principalId"] == "principal-42"
+    assert record["principalId"] == "principal-1"
     assert record["serial"] == format(device.serial, "x")
     assert record["issuer"] == device.cert.issuer.rfc4514_string()
     assert record["cacheHit"] is False
@@ -140,8 +105,9 @@ def test_good_device_is_allowed_and_logged(
     names = [m["Name"] for m in record["_aws"]["CloudWatchMetrics"][1]["Metrics"]]
     assert names == [n for n in METRIC_NAMES if n != "Decisions"]
 
-    answer, cached = invoke(capsys, event_for(device))
-    assert answer == ALLOW
+    cached_outcome = invoke(make_event(device))
+    cached = cached_outcome.log
+    assert cached_outcome.answer == ALLOW
     check_emf(cached)
     assert cached["cacheHit"] is True
     assert (cached["CacheHits"], cached["ResponderRequests"]) == (1, 0)
@@ -152,24 +118,22 @@ def test_good_device_is_allowed_and_logged(
     assert server.request_count == 1
 
 
-def test_function_name_defaults_to_local(
-    pki: Pki, server: LoopbackServer, configure: Any, capsys: pytest.CaptureFixture[str]
-) -> None:
-    configure(server)
-    _answer, record = invoke(capsys, {"bad": True})
+def test_function_name_defaults_to_local(setup: Callable[..., None], invoke: Invoker) -> None:
+    setup()
+    record = invoke({"bad": True}).log
     assert record["FunctionName"] == "local"
     check_emf(record)
 
 
 def test_certificates_are_never_logged(
-    pki: Pki, server: LoopbackServer, configure: Any, capsys: pytest.CaptureFixture[str]
+    pki: Pki, server: LoopbackServer, setup: Callable[..., None], invoke: Invoker
 ) -> None:
     good_responder(pki, server)
-    configure(server)
+    setup()
     device = pki.issue_device(ocsp_url=server.url)
-    capsys.readouterr()
-    preauth_handler.handler(event_for(device), None)
-    out = capsys.readouterr().out
+    answer, stdout, stderr = invoke.raw(make_event(device))
+    assert answer == ALLOW
+    out = stdout + stderr
     body = base64.b64encode(device.der).decode()
     assert body[40:100] not in out
     assert pki.issuing_ca.pem.decode().splitlines()[2] not in out
@@ -187,12 +151,13 @@ MALFORMED = {
 
 @pytest.mark.parametrize("kind", list(MALFORMED))
 def test_malformed_event_is_denied_with_what_is_known(
-    server: LoopbackServer, configure: Any, capsys: pytest.CaptureFixture[str], kind: str
+    setup: Callable[..., None], invoke: Invoker, kind: str
 ) -> None:
-    configure(server)
+    setup()
     event, (connection, principal) = MALFORMED[kind]
-    answer, record = invoke(capsys, event)
-    assert answer == DENY
+    outcome = invoke(event)
+    record = outcome.log
+    assert outcome.answer == DENY
     assert record["reason"] == "MALFORMED_EVENT"
     assert (record["connectionId"], record["principalId"]) == (connection, principal)
     assert record["serial"] is None
@@ -200,87 +165,75 @@ def test_malformed_event_is_denied_with_what_is_known(
 
 
 def test_hostile_strings_stay_on_one_line(
-    pki: Pki, server: LoopbackServer, configure: Any, capsys: pytest.CaptureFixture[str]
+    pki: Pki, setup: Callable[..., None], invoke: Invoker
 ) -> None:
-    configure(server)
+    setup()
     device = pki.issue_device()
-    event = event_for(device, principalId='p\n{"verdict":"ALLOW"}\r\u2028' + "x" * 900)
-    answer, record = invoke(capsys, event)
-    assert answer == DENY
+    event = make_event(device, principal_id='p\n{"verdict":"ALLOW"}\r\u2028' + "x" * 900)
+    outcome = invoke(event)  # checks that stdout is exactly one line
+    record = outcome.log
+    assert outcome.answer == DENY
     assert record["principalId"].startswith("p\n")
     assert len(record["principalId"]) == 256
 
 
 def test_unexpected_exception_is_an_internal_error(
-    pki: Pki, server: LoopbackServer, configure: Any, capsys: pytest.CaptureFixture[str]
+    pki: Pki, server: LoopbackServer, setup: Callable[..., None], invoke: Invoker
 ) -> None:
     good_responder(pki, server)
-    configure(server)
+    setup()
     device = pki.issue_device(ocsp_url=server.url)
-    answer, record = invoke(capsys, event_for(device), Context(RuntimeError("boom")))
-    assert answer == DENY
+    outcome = invoke(make_event(device), Context(RuntimeError("boom")))
+    record = outcome.log
+    assert outcome.answer == DENY
     assert record["reason"] == "INTERNAL_ERROR"
     assert "RuntimeError: boom" in record["detail"]
-    assert record["principalId"] == "principal-42"
+    assert record["principalId"] == "principal-1"
     check_emf(record)
 
 
 def test_the_lambdas_remaining_time_shortens_the_deadline(
-    pki: Pki, server: LoopbackServer, configure: Any, capsys: pytest.CaptureFixture[str]
+    pki: Pki, server: LoopbackServer, setup: Callable[..., None], invoke: Invoker
 ) -> None:
     server.behaviour = fixed(Reply(body=b"", delay=5))
-    configure(server, OCSP_FAIL_MODE="open")
+    setup(OCSP_FAIL_MODE="open")
     device = pki.issue_device(ocsp_url=server.url)
-    started = time.monotonic()
-    answer, record = invoke(capsys, event_for(device), Context(800))
-    elapsed = time.monotonic() - started
-    assert answer == ALLOW
-    assert record["reason"] == "FAIL_OPEN"
-    assert elapsed < 1.5
+    outcome = invoke(make_event(device), Context(800))
+    assert (outcome.answer, outcome.reason) == (ALLOW, "FAIL_OPEN"), outcome
+    assert outcome.seconds < 1.5
 
 
 def test_the_overall_deadline_holds_against_a_dripping_responder(
-    pki: Pki, server: LoopbackServer, configure: Any, capsys: pytest.CaptureFixture[str]
+    pki: Pki, server: LoopbackServer, setup: Callable[..., None], invoke: Invoker
 ) -> None:
     server.behaviour = fixed(Reply(body=b"a" * 2000, drip_interval=0.1))
-    configure(server, OCSP_DEADLINE_SECONDS="1", OCSP_TIMEOUT_SECONDS="1")
+    setup(OCSP_DEADLINE_SECONDS="1", OCSP_TIMEOUT_SECONDS="1")
     device = pki.issue_device(ocsp_url=server.url)
-    started = time.monotonic()
-    answer, record = invoke(capsys, event_for(device), Context(10_000))
-    elapsed = time.monotonic() - started
-    assert answer == DENY
-    assert record["reason"] == "RESPONDER_UNAVAILABLE"
-    assert "TIMEOUT" in record["detail"]
-    assert elapsed < 2.0
+    outcome = invoke(make_event(device), Context(10_000))
+    assert (outcome.answer, outcome.reason) == (DENY, "RESPONDER_UNAVAILABLE"), outcome
+    assert "TIMEOUT" in outcome.log["detail"]
+    assert outcome.seconds < 2.0
 
 
-def test_reset_rereads_the_environment(
-    pki: Pki,
-    server: LoopbackServer,
-    configure: Any,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    good_responder(pki, server)
-    configure(server, OCSP_FAIL_MODE="sideways")
-    device = pki.issue_device(ocsp_url=server.url)
-    assert invoke(capsys, event_for(device))[1]["reason"] == "CONFIG_ERROR"
-    monkeypatch.setenv("OCSP_FAIL_MODE", "closed")
-    assert invoke(capsys, event_for(device))[1]["reason"] == "CONFIG_ERROR"  # read once
-    preauth_handler.reset()
-    assert invoke(capsys, event_for(device))[1]["reason"] == "GOOD"
-
-
-def test_reason_and_metric_names_cover_the_contract() -> None:
-    assert set(REASON_NAMES) >= CONTRACT_REASONS
-    assert len(set(REASON_NAMES)) == len(REASON_NAMES)
-    assert all(name.isupper() and " " not in name for name in REASON_NAMES)
-    assert METRIC_NAMES == (
-        "Decisions",
-        "CacheHits",
-        "ResponderRequests",
-        "ResponderErrors",
-        "ResponderLatency",
-        "HandlerLatency",
+def _documented(pattern: str) -> list[tuple[str, str]]:
+    """``(names cell, second cell)`` of every table row of the handler's contract document
+    whose second cell matches ``pattern``."""
+    rows: list[tuple[str, str]] = re.findall(
+        rf"^\| ([^|]+) \| ({pattern}) \|", CONTRACT_DOC.read_text(), re.MULTILINE
     )
-    assert NAMESPACE == "OcspIot/PreAuth"
+    return rows
+
+
+def test_reason_and_metric_names_are_the_documented_contract() -> None:
+    """The contract is ``docs/preauth-lambda.md`` (the construct builds metrics on it)."""
+    reasons = {
+        name: verdict
+        for names, verdict in _documented("ALLOW|DENY")
+        for name in re.findall(r"`([A-Z_]+)`", names)
+    }
+    assert sorted(REASON_NAMES) == sorted(reasons)
+    assert len(set(REASON_NAMES)) == len(REASON_NAMES)
+    assert {name for name, verdict in reasons.items() if verdict == "ALLOW"} == ALLOW_REASONS
+    metrics = tuple(names.strip("`") for names, _unit in _documented("Count|Milliseconds"))
+    assert metrics == METRIC_NAMES
+    assert f"Namespace: `{NAMESPACE}`" in CONTRACT_DOC.read_text()
