@@ -18,9 +18,14 @@ DEB_PACKAGES := openssl
 .PHONY: help synth test lint typecheck pytest bench setup clean deps-python deps-node deps-debian
 
 help:
-	@echo "make synth   - synthesize the reference app into cdk.out/"
-	@echo "make test    - lint, type-check and run the whole test suite"
-	@echo "make bench   - run the benchmarks under bench/"
+	@echo "make synth     - synthesize the reference app into cdk.out/"
+	@echo "make test      - lint, type-check and run the whole test suite (what CI runs)"
+	@echo "make bench     - run the benchmarks under bench/"
+	@echo "make lint      - ruff check and ruff format --check"
+	@echo "make typecheck - mypy (strict on the library and the Lambda code)"
+	@echo "make pytest    - the test suite alone (PYTEST_ARGS=... to pass options)"
+	@echo "make setup     - install everything the targets need (venv, npm, Debian packages)"
+	@echo "make clean     - remove build and cache folders"
 
 $(VENV)/.stamp: pyproject.toml lambda_src/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -58,7 +63,7 @@ typecheck: deps-python
 	$(VENV)/bin/mypy
 
 pytest: setup
-	$(PY) -m pytest --hypothesis-profile=ci $(PYTEST_ARGS)
+	$(PY) -m pytest --hypothesis-profile=ci --cov --cov-report=term $(PYTEST_ARGS)
 
 test: setup lint typecheck pytest
 

@@ -1,6 +1,6 @@
 """In-process latency of the pre-auth handler: cache hits and cache misses.
 
-Misses go over real HTTP to OpenSSL's OCSP responder on 127.0.0.1 (``tests/lambda/responders``;
+Misses go over real HTTP to OpenSSL's OCSP responder on 127.0.0.1 (``tests/lambdas/support/``;
 each request spawns ``openssl ocsp -reqin``, which is most of a miss's cost and is reported
 separately as the handler-logged ``ResponderLatency``). Prints a table and writes
 ``bench/results.json``.
@@ -30,10 +30,10 @@ for entry in (ROOT, ROOT / "lambda_src"):
     if str(entry) not in sys.path:
         sys.path.insert(0, str(entry))
 
-# ``lambda`` is a keyword, so the test helpers are imported by name.
-pki_mod: Any = importlib.import_module("tests.lambda.pki")
-responders: Any = importlib.import_module("tests.lambda.responders")
-harness: Any = importlib.import_module("tests.lambda.harness")
+# Imported after the path set-up above.
+pki_mod: Any = importlib.import_module("tests.lambdas.support.pki")
+responders: Any = importlib.import_module("tests.lambdas.support.openssl")
+harness: Any = importlib.import_module("tests.lambdas.support.harness")
 preauth: Any = importlib.import_module("preauth_handler")
 
 
@@ -115,7 +115,7 @@ def bench_misses(
 
 
 #: (label, CA, signer, extra ``openssl ocsp`` arguments)
-CASES = (
+CASES: tuple[tuple[str, str, str, list[str]], ...] = (
     ("issuing_ca-signed", "issuing_ca", "issuing_ca", []),
     ("delegate-signed", "issuing_ca", "delegate", []),
     (

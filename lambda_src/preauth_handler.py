@@ -16,33 +16,47 @@ import time
 from collections.abc import Mapping
 
 from ocsp_core.cache import ResponseCache
-from ocsp_core.check import check
-from ocsp_core.config import ConfigError, Settings, load_settings
-from ocsp_core.event import EventError, parse_event
-from ocsp_core.metrics import build_record, format_line
-from ocsp_core.models import Attempt, Decision, Reason, deny
-from ocsp_core.transport import RequestsFetcher
+from ocsp_core.transport import OcspHttpClient, RequestsFetcher
+from preauth.decide import check
+from preauth.event import EventError, parse_event
+from preauth.metrics import build_record, format_line
+from preauth.models import Attempt, Decision, Reason, deny
+from preauth.settings import ConfigError, Settings, load_settings
 
 #: Time kept back from the deadline for verifying the answer and writing the log line.
 VERIFY_RESERVE_SECONDS = 0.1
 #: Margin kept before the Lambda's own timeout when it is shorter than the deadline.
 LAMBDA_TIMEOUT_MARGIN_SECONDS = 0.2
+#: How the handler introduces itself to responders.
+USER_AGENT = "ocsp-iot-preauth"
 
 
 class _Runtime:
-    """The only module state: settings (or the error reading them) and the answer cache."""
+    """The only module state: settings (or the error reading them), the answer cache and the
+    HTTP client (keep-alive connections to the responders)."""
 
     settings: Settings | ConfigError | None = None
     cache: ResponseCache | None = None
+    http: OcspHttpClient | None = None
 
 
 _RUNTIME = _Runtime()
 
 
 def reset() -> None:
-    """Forget the settings and the cache; the next invocation re-reads the environment."""
+    """Forget the settings, the cache and the HTTP client; the next invocation re-reads the
+    environment and opens new connections."""
     _RUNTIME.settings = None
     _RUNTIME.cache = None
+    if _RUNTIME.http is not None:
+        _RUNTIME.http.close()
+    _RUNTIME.http = None
+
+
+def _http() -> OcspHttpClient:
+    if _RUNTIME.http is None:
+        _RUNTIME.http = OcspHttpClient(user_agent=USER_AGENT)
+    return _RUNTIME.http
 
 
 def _settings() -> Settings | ConfigError:
@@ -86,6 +100,7 @@ def _decide(
         allowed_urls=settings.allowed_urls,
         max_response_bytes=settings.max_response_bytes,
         deadline=_deadline(settings, context, started),
+        client=_http(),
     )
     decision = check(attempt, settings=settings, now=now, fetcher=fetcher, cache=_cache(settings))
     return decision, attempt

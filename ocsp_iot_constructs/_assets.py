@@ -13,17 +13,19 @@ _CANDIDATES = (
     _PACKAGE_DIR / "_lambda_src",  # installed wheel
     _PACKAGE_DIR.parent / "lambda_src",  # source checkout / editable install
 )
-PREAUTH_HANDLER_FILE = "preauth_handler.py"
+#: A file every copy of the Lambda code has (the generic OCSP core all handlers use).
+MARKER_FILE = "ocsp_core/__init__.py"
 
 
 def lambda_source_dir() -> Path:
-    """Return the folder holding the Lambda code (``preauth_handler.py`` and ``ocsp_core``).
+    """Return the folder holding the Lambda code (the handlers, ``ocsp_core`` and the
+    applications beside it).
 
     :raises FileNotFoundError: when neither the packaged nor the checkout copy exists, which
         means a broken installation.
     """
     for candidate in _CANDIDATES:
-        if (candidate / PREAUTH_HANDLER_FILE).is_file():
+        if (candidate / MARKER_FILE).is_file():
             return candidate
     searched = ", ".join(str(c) for c in _CANDIDATES)
     msg = (

@@ -1,4 +1,4 @@
-"""Docker-free bundling of the pre-auth Lambda: its code plus its pinned dependencies.
+"""Docker-free bundling of the library's Lambda code (every handler) plus its pinned dependencies.
 
 CDK's asset bundling normally runs a Docker container. Here the bundling is local
 (``BundlingOptions(local=...)``): the Lambda source is copied and its pinned requirements are
@@ -193,7 +193,7 @@ def _pip_install(spec: BundleSpec, target: Path) -> None:
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as error:
-        msg = f"could not run pip to bundle the pre-auth Lambda ({' '.join(command)}): {error}"
+        msg = f"could not run pip to bundle the Lambda code ({' '.join(command)}): {error}"
         raise BundlingError(msg) from error
     if result.returncode != 0:
         output = (result.stderr or result.stdout).strip()[-3000:]
@@ -204,7 +204,7 @@ def _pip_install(spec: BundleSpec, target: Path) -> None:
                 " or `uv pip install pip`) - bundling never falls back to Docker"
             )
         msg = (
-            f"pip failed (exit {result.returncode}) while bundling the pre-auth Lambda for "
+            f"pip failed (exit {result.returncode}) while bundling the Lambda code for "
             f"{spec.platform.pip_platform} / Python {spec.python_version}{hint}:\n{output}"
         )
         raise BundlingError(msg)
@@ -236,14 +236,15 @@ class LocalPipBundling:
         return True
 
 
-def preauth_code(
+def lambda_code(
     *,
     architecture: lambda_.Architecture,
     runtime: lambda_.Runtime,
     source_dir: Path | None = None,
     requirements_file: Path | None = None,
 ) -> lambda_.Code:
-    """The pre-auth Lambda's code asset, bundled locally for ``architecture`` and ``runtime``.
+    """The Lambda code asset (every handler; each function names its own ``handler``), bundled
+    locally for ``architecture`` and ``runtime``.
 
     The asset hash is that of the source (with :data:`SOURCE_EXCLUDES` left out) and of the
     bundling options, whose command names the platform and the Python version and whose

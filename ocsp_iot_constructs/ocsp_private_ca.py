@@ -60,50 +60,9 @@ class OcspPrivateCa(Construct):
         cert = acm.PrivateCertificate(stack, "Server", domain_name="iot.example.com",
                                       certificate_authority=ca.issuing_ca)
         cert.node.add_dependency(ca.issuing_ca_activation)
-
-    :param scope: parent construct.
-    :param id: construct id.
-    :param hierarchy: which CAs to create. Default: ``CaHierarchy.ROOT_AND_ISSUING`` (root signs
-        a subordinate issuing CA; two CAs billed). ``ROOT_ONLY`` halves the cost.
-    :param root_subject: subject of the root CA. Default: ``CN=OCSP IoT Root CA``.
-    :param issuing_subject: subject of the issuing (subordinate) CA; must differ from the root's.
-        Default: the root subject with ``" Issuing CA"`` appended to its common name. Only with
-        ``ROOT_AND_ISSUING``.
-    :param key_algorithm: key pair of every CA. Default: ``KeyAlgorithm.EC_PRIME256V1``.
-    :param signing_algorithm: signature algorithm of every CA; its family (RSA or ECDSA) must
-        match the key. Default: derived from the key (``SHA256WITHECDSA`` for P-256,
-        ``SHA384WITHECDSA`` for P-384, ``SHA512WITHECDSA`` for P-521, ``SHA256WITHRSA`` for RSA).
-    :param root_validity: lifetime of the root CA certificate, a whole number of days between 1
-        and 36500. Default: 3650 days (10 years).
-    :param issuing_validity: lifetime of the issuing CA certificate, whole days, shorter than
-        ``root_validity``. Default: 1825 days (5 years). Only with ``ROOT_AND_ISSUING``.
-    :param usage_mode: Private CA usage mode of the issuing CA. Default:
-        ``UsageMode.GENERAL_PURPOSE``. A root with a subordinate is always general-purpose
-        (a short-lived CA must be the last in the hierarchy, and could not sign a subordinate
-        for longer than 7 days).
-        ``SHORT_LIVED_CERTIFICATE`` adds the warning ``ocsp-iot:shortLivedUsageMode``.
-    :param ocsp_custom_cname: host name (no scheme, no path) that replaces the AWS responder in
-        the OCSP URL of issued certificates; you must serve it with DNS and a proxy to the AWS
-        responder. Default: none, certificates carry the regional Private CA responder.
-    :param crl: also publish a CRL into an S3 bucket this construct creates. Default: ``False``.
-    :param crl_expiration: validity of each CRL, whole days between 1 and 5000. Default: 7 days.
-        Only with ``crl=True``.
-    :param crl_custom_cname: host name that serves the CRL bucket (e.g. a CloudFront
-        distribution you add); certificates then carry a CRL distribution point on it. Default:
-        none, and certificates carry no CRL distribution point, because the bucket is private.
-        Only with ``crl=True``.
-    :param allow_acm_renewal: add an ``AWS::ACMPCA::Permission`` letting ACM (this account only)
-        issue and renew private certificates from the issuing CA. Default: ``True`` (as the
-        console does); without it ACM private certificates silently stop renewing.
-    :param register_with_iot: register the issuing CA certificate with AWS IoT Core
-        (``AWS::IoT::CACertificate``, ``SNI_ONLY`` mode, no verification certificate), so that
-        device certificates can be registered against it. Default: ``False``.
-    :param removal_policy: applied to every CA, certificate, activation, permission, IoT
-        registration and the CRL bucket. Default: ``RemovalPolicy.RETAIN``: a deleted CA cannot
-        be recreated with the same key, and a CA must be disabled before it can be deleted.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0915 - each public attribute is declared here with its docstring
         self,
         scope: Construct,
         id: str,
@@ -124,6 +83,49 @@ class OcspPrivateCa(Construct):
         register_with_iot: bool = False,
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
     ) -> None:
+        """
+        :param scope: parent construct.
+        :param id: construct id.
+        :param hierarchy: which CAs to create. Default: ``CaHierarchy.ROOT_AND_ISSUING`` (root
+            signs a subordinate issuing CA; two CAs billed). ``ROOT_ONLY`` halves the cost.
+        :param root_subject: subject of the root CA. Default: ``CN=OCSP IoT Root CA``.
+        :param issuing_subject: subject of the issuing (subordinate) CA; must differ from the
+            root's. Default: the root subject with ``" Issuing CA"`` appended to its common name.
+            Only with ``ROOT_AND_ISSUING``.
+        :param key_algorithm: key pair of every CA. Default: ``KeyAlgorithm.EC_PRIME256V1``.
+        :param signing_algorithm: signature algorithm of every CA; its family (RSA or ECDSA) must
+            match the key. Default: derived from the key (``SHA256WITHECDSA`` for P-256,
+            ``SHA384WITHECDSA`` for P-384, ``SHA512WITHECDSA`` for P-521, ``SHA256WITHRSA`` for
+            RSA).
+        :param root_validity: lifetime of the root CA certificate, a whole number of days between 1
+            and 36500. Default: 3650 days (10 years).
+        :param issuing_validity: lifetime of the issuing CA certificate, whole days, shorter than
+            ``root_validity``. Default: 1825 days (5 years). Only with ``ROOT_AND_ISSUING``.
+        :param usage_mode: Private CA usage mode of the issuing CA. Default:
+            ``UsageMode.GENERAL_PURPOSE``. A root with a subordinate is always general-purpose
+            (a short-lived CA must be the last in the hierarchy, and could not sign a subordinate
+            for longer than 7 days).
+            ``SHORT_LIVED_CERTIFICATE`` adds the warning ``ocsp-iot:shortLivedUsageMode``.
+        :param ocsp_custom_cname: host name (no scheme, no path) that replaces the AWS responder in
+            the OCSP URL of issued certificates; you must serve it with DNS and a proxy to the AWS
+            responder. Default: none, certificates carry the regional Private CA responder.
+        :param crl: also publish a CRL into an S3 bucket this construct creates. Default: ``False``.
+        :param crl_expiration: validity of each CRL, whole days between 1 and 5000. Default: 7 days.
+            Only with ``crl=True``.
+        :param crl_custom_cname: host name that serves the CRL bucket (e.g. a CloudFront
+            distribution you add); certificates then carry a CRL distribution point on it. Default:
+            none, and certificates carry no CRL distribution point, because the bucket is private.
+            Only with ``crl=True``.
+        :param allow_acm_renewal: add an ``AWS::ACMPCA::Permission`` letting ACM (this account only)
+            issue and renew private certificates from the issuing CA. Default: ``True`` (as the
+            console does); without it ACM private certificates silently stop renewing.
+        :param register_with_iot: register the issuing CA certificate with AWS IoT Core
+            (``AWS::IoT::CACertificate``, ``SNI_ONLY`` mode, no verification certificate), so that
+            device certificates can be registered against it. Default: ``False``.
+        :param removal_policy: applied to every CA, certificate, activation, permission, IoT
+            registration and the CRL bucket. Default: ``RemovalPolicy.RETAIN``: a deleted CA cannot
+            be recreated with the same key, and a CA must be disabled before it can be deleted.
+        """
         super().__init__(scope, id)
         settings = _pca_props.resolve(
             id,
@@ -179,13 +181,16 @@ class OcspPrivateCa(Construct):
             if settings.issuing_subject is not None
             else settings.usage_mode,
         )
+        """The root CA (``AWS::ACMPCA::CertificateAuthority``, type ``ROOT``)."""
         self.root_certificate: acmpca.CfnCertificate = self._issue_ca_certificate(
             "RootCaCertificate",
             csr=self.root_ca.attr_certificate_signing_request,
             template=_TEMPLATE_ROOT,
             days=settings.root_validity_days,
         )
+        """The root's self-signed certificate (``RootCACertificate/V1``)."""
         self.root_certificate_pem: str = self.root_certificate.attr_certificate
+        """The root CA certificate, PEM (a deploy-time value)."""
         self.root_activation: acmpca.CfnCertificateAuthorityActivation = (
             acmpca.CfnCertificateAuthorityActivation(
                 self,
@@ -195,16 +200,24 @@ class OcspPrivateCa(Construct):
                 status="ACTIVE",
             )
         )
+        """Installs the root certificate and makes the root ``ACTIVE``."""
         owned: list[cdk.CfnResource] = [self.root_ca, self.root_certificate, self.root_activation]
 
         # Issuing (subordinate) CA: signed by the root once the root is ACTIVE, then installed
         # with the root as its chain.
         self.subordinate_ca: acmpca.CfnCertificateAuthority | None = None
+        """The issuing (subordinate) CA; ``None`` with ``CaHierarchy.ROOT_ONLY``."""
         self.subordinate_certificate: acmpca.CfnCertificate | None = None
+        """The issuing CA's certificate, signed by the root (``PathLen0``); ``None`` with
+        ``ROOT_ONLY``."""
         self.issuing_ca_activation: acmpca.CfnCertificateAuthorityActivation = self.root_activation
+        """The activation of the CA that issues device certificates: depend on it."""
         self.issuing_ca_certificate_pem: str = self.root_certificate_pem
+        """The certificate of the CA that issues device certificates, PEM (deploy-time)."""
         self.certificate_chain_pem: str = self.root_certificate_pem
+        """The issuing CA's chain up to the root, PEM (deploy-time)."""
         self.issuing_ca_arn: str = self.root_ca.attr_arn
+        """The ARN of the CA that issues device certificates."""
         if settings.issuing_subject is not None and settings.issuing_validity_days is not None:
             sub = self._create_ca(
                 "IssuingCa",
@@ -251,9 +264,11 @@ class OcspPrivateCa(Construct):
         self.acm_permission: acmpca.CfnPermission | None = (
             self._allow_acm(stack.account) if allow_acm_renewal else None
         )
+        """ACM's permission to issue and renew private certificates (``allow_acm_renewal``)."""
         self.iot_ca_certificate: iot.CfnCACertificate | None = (
             self._register_with_iot() if register_with_iot else None
         )
+        """The issuing CA registered with AWS IoT Core (``register_with_iot``)."""
         owned += [r for r in (self.acm_permission, self.iot_ca_certificate) if r is not None]
         for resource in owned:
             resource.apply_removal_policy(settings.removal_policy)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
-from cfnlint.api import ManualArgs, lint
+from cfnlint.api import ManualArgs, lint  # type: ignore[import-untyped]
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSET_HASH = re.compile(r"[0-9a-f]{64}")
@@ -30,7 +31,7 @@ def new_app(*, bundle: bool = False, **context: Any) -> cdk.App:
     return cdk.App(context=ctx)
 
 
-def cfn_lint_errors(template: dict[str, Any]) -> list[str]:
+def cfn_lint_errors(template: Mapping[str, Any]) -> list[str]:
     """cfn-lint's errors (not warnings or informational findings) for a synthesized template."""
     matches = lint(
         json.dumps(template),
@@ -42,3 +43,10 @@ def cfn_lint_errors(template: dict[str, Any]) -> list[str]:
         for m in matches
         if m.rule.severity == "error"
     ]
+
+
+def logical_id_of(stack: cdk.Stack, construct: object) -> str:
+    """The logical id of ``construct``, which must be a CloudFormation element (e.g. a
+    construct's ``node.default_child``)."""
+    assert isinstance(construct, cdk.CfnElement), construct
+    return stack.get_logical_id(construct)

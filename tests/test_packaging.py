@@ -110,7 +110,11 @@ def test_lambda_requirements_match_dev_pins() -> None:
     dev = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"][
         "dev"
     ]
-    dev_pins = dict(re.fullmatch(r"([A-Za-z0-9_.-]+)==(\S+)", d).groups() for d in dev)
+    dev_pins = {}
+    for requirement in dev:
+        pinned = re.fullmatch(r"([A-Za-z0-9_.-]+)==(\S+)", requirement)
+        assert pinned is not None, requirement
+        dev_pins[pinned.group(1)] = pinned.group(2)
     assert {"cryptography", "requests"} <= set(pins), pins
     for name, version in pins.items():
         assert dev_pins.get(name) == version, f"{name}: lambda {version}, dev {dev_pins.get(name)}"

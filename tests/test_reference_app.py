@@ -73,7 +73,7 @@ def test_reference_stack_snapshot(
     assert mask_hashes(template) == snapshot_json
 
 
-def _synth_with(**context: str) -> dict[str, Any]:
+def _synth_with(**context: Any) -> dict[str, Any]:
     app = new_app(**context)
     stack = reference_app.build_app(app)
     assembly = app.synth()  # the nag gate applies to every variant
@@ -158,7 +158,8 @@ def test_placeholder_defaults_synthesize_without_optional_features(
 )
 def test_fails_when_a_context_value_is_not_allowed(key: str, value: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        reference_app.build_app(new_app(**{key: value}))
+        context: dict[str, Any] = {key: value}
+        reference_app.build_app(new_app(**context))
 
 
 def test_fails_with_the_constructs_message_on_a_bad_domain_name() -> None:

@@ -1,5 +1,9 @@
-"""Pure OCSP checking core of the IoT Core pre-auth Lambda (no AWS SDK, no CDK).
+"""A strict, generic OCSP client (no AWS SDK, no CDK, no knowledge of IoT events).
 
-Layers: ``event`` turns the untrusted event into a model, ``check`` decides, and the handler
-(``preauth_handler.py``) maps the ``Decision`` to IoT Core's answer and logs it.
+Rooms, lowest first: ``reasons`` (typed failures), ``der`` (a strict DER reader for what
+``cryptography`` does not expose), ``certid`` (the CertID a question is keyed on), ``chain``
+(validity and direct issuance), ``ocsp`` (request building and RFC 6960 response verification),
+``cache`` (verified answers, with their DER), ``transport`` (the HTTP client a handler owns) and
+``settings`` (reading a table of environment settings). The Lambda applications sit beside it:
+``preauth`` (IoT Core custom client certificate validation).
 """

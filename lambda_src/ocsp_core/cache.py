@@ -1,6 +1,8 @@
-"""A bounded LRU of verified OCSP answers, keyed by the SHA-256 of the device certificate DER.
+"""A bounded LRU of verified OCSP answers, keyed by bytes the caller chooses (the pre-auth Lambda
+uses the SHA-256 of the device certificate DER, see :func:`cache_key`).
 
-A fresh entry answers a repeat connection with no request and no signature work. An entry is
+An entry keeps the verified answer's DER too (the stapling Lambda returns it byte for byte).
+A fresh entry answers a repeat question with no request and no signature work. An entry is
 fresh until the earliest of: the answer's nextUpdate (or thisUpdate + the configured age when
 there is none), ``OCSP_CACHE_MAX_SECONDS`` after it was stored, and the end of the device's and
 the CA's validity. After that it is only *stale*: a stale GOOD answer may allow
@@ -18,8 +20,9 @@ from dataclasses import dataclass
 from cryptography.x509 import ocsp
 
 
-def cache_key(leaf_der: bytes) -> bytes:
-    return hashlib.sha256(leaf_der).digest()
+def cache_key(certificate_der: bytes) -> bytes:
+    """The key of a certificate's entry: the SHA-256 of its DER."""
+    return hashlib.sha256(certificate_der).digest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +31,8 @@ class CacheEntry:
     fresh_until: dt.datetime
     stale_until: dt.datetime
     detail: str = ""
+    #: The verified ``OCSPResponse`` DER (empty when the caller does not need it).
+    der: bytes = b""
 
     def is_fresh(self, now: dt.datetime) -> bool:
         return now < self.fresh_until

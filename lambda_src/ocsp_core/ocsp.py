@@ -1,7 +1,8 @@
 """Build an OCSP request and verify the answer against every RFC 6960 section 3.2 check.
 
-``verify_response`` returns an ``Answer`` only when all checks pass; otherwise a ``Rejection``
-naming the first failed check. Nothing here raises for hostile input.
+Both are keyed on a :class:`~ocsp_core.certid.CertId` (made from a certificate, or read from a
+request). ``verify_response`` returns an ``Answer`` only when all checks pass; otherwise a
+``Rejection`` naming the first failed check. Nothing here raises for hostile input.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, OCSPExtensionOID, SignatureAlgorithmOID
 
 from . import der
+from .certid import HASHES, CertId, HashName, issuer_key_hash
 from .chain import is_directly_issued_by, validity_problem
-from .config import HashName
-from .models import Reason
+from .reasons import OcspReason, Rejection
 
 #: Certificates a response may include (a delegated responder sends one, perhaps with its chain).
 MAX_RESPONSE_CERTIFICATES = 8
@@ -28,10 +29,6 @@ MAX_RESPONSE_CERTIFICATES = 8
 #: nextUpdate).
 CLOCK_SKEW = dt.timedelta(seconds=60)
 
-HASHES: dict[HashName, hashes.HashAlgorithm] = {
-    HashName.SHA1: hashes.SHA1(),  # noqa: S303 - CertID hash (RFC 5019 default), not a signature
-    HashName.SHA256: hashes.SHA256(),
-}
 #: Signature algorithms accepted on a response, by the key type they need. The OID is bound to
 #: the key type: an RSA key never verifies under an ECDSA OID, and so on.
 _RSA_PKCS1 = frozenset(
@@ -69,16 +66,16 @@ _PSS_HASHES: dict[bytes, hashes.HashAlgorithm] = {
 _UNDERSTOOD_EXTENSIONS = frozenset({OCSPExtensionOID.NONCE})
 
 _STATUS_REASONS = {
-    ocsp.OCSPResponseStatus.MALFORMED_REQUEST: Reason.RESPONSE_STATUS_MALFORMED_REQUEST,
-    ocsp.OCSPResponseStatus.INTERNAL_ERROR: Reason.RESPONSE_STATUS_INTERNAL_ERROR,
-    ocsp.OCSPResponseStatus.SIG_REQUIRED: Reason.RESPONSE_STATUS_SIG_REQUIRED,
-    ocsp.OCSPResponseStatus.UNAUTHORIZED: Reason.RESPONSE_STATUS_UNAUTHORIZED,
+    ocsp.OCSPResponseStatus.MALFORMED_REQUEST: OcspReason.RESPONSE_STATUS_MALFORMED_REQUEST,
+    ocsp.OCSPResponseStatus.INTERNAL_ERROR: OcspReason.RESPONSE_STATUS_INTERNAL_ERROR,
+    ocsp.OCSPResponseStatus.SIG_REQUIRED: OcspReason.RESPONSE_STATUS_SIG_REQUIRED,
+    ocsp.OCSPResponseStatus.UNAUTHORIZED: OcspReason.RESPONSE_STATUS_UNAUTHORIZED,
 }
 
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """A verified answer about our certificate."""
+    """A verified answer about our CertID."""
 
     status: ocsp.OCSPCertStatus
     this_update: dt.datetime
@@ -89,38 +86,35 @@ class Answer:
     signer: str
     revocation_time: dt.datetime | None = None
     revocation_reason: str | None = None
+    #: The verified ``OCSPResponse`` DER, byte for byte as received (what a staple must be).
+    der: bytes = b""
 
 
-@dataclass(frozen=True, slots=True)
-class Rejection:
-    """The response failed a check. ``try_later`` marks the one availability status."""
-
-    reason: Reason
-    detail: str
-    try_later: bool = False
-
-
-def build_request(
-    leaf: x509.Certificate,
-    issuer: x509.Certificate,
-    *,
-    hash_name: HashName,
-    nonce: bytes | None,
-) -> bytes:
-    """DER of an OCSP request for ``leaf``; with an RFC 8954 nonce extension when given."""
-    builder = ocsp.OCSPRequestBuilder().add_certificate(leaf, issuer, HASHES[hash_name])
+def build_request(cert_id: CertId, *, nonce: bytes | None) -> bytes:
+    """DER of an OCSP request for ``cert_id``; with an RFC 8954 nonce extension when given."""
+    algorithm = cert_id.hash_algorithm
+    if algorithm is None:
+        msg = f"CertID hash {cert_id.hash_name!r} cannot be used in a request"
+        raise ValueError(msg)
+    builder = ocsp.OCSPRequestBuilder().add_certificate_by_hash(
+        cert_id.issuer_name_hash, cert_id.issuer_key_hash, cert_id.serial, algorithm
+    )
     if nonce is not None:
         builder = builder.add_extension(x509.OCSPNonce(nonce), critical=False)
     return builder.build().public_bytes(Encoding.DER)
 
 
+def build_request_for(
+    cert: x509.Certificate, issuer: x509.Certificate, *, hash_name: HashName, nonce: bytes | None
+) -> bytes:
+    """DER of an OCSP request for ``cert`` issued by ``issuer`` (``build_request`` of its
+    CertID)."""
+    return build_request(CertId.for_certificate(cert, issuer, HASHES[hash_name]), nonce=nonce)
+
+
 def responder_key_hash(cert: x509.Certificate) -> bytes:
-    """SHA-1 of the subjectPublicKey BIT STRING *as encoded in* ``cert``: the ResponderID
-    ``byKey`` (RFC 6960 4.2.1). Taken from a CertID's issuerKeyHash, which ``cryptography``
-    computes over the certificate's own bytes (a re-encoded key, e.g. an uncompressed EC point
-    for a compressed one, would hash differently)."""
-    probe = ocsp.OCSPRequestBuilder().add_certificate(cert, cert, HASHES[HashName.SHA1]).build()
-    return probe.issuer_key_hash
+    """The ResponderID ``byKey`` of ``cert`` (RFC 6960 4.2.1): SHA-1 of its subjectPublicKey."""
+    return issuer_key_hash(cert, HASHES[HashName.SHA1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +237,7 @@ def _check_signer(
     )
     if not candidates:
         return Rejection(
-            Reason.UNAUTHORIZED_RESPONDER,
+            OcspReason.UNAUTHORIZED_RESPONDER,
             "ResponderID names neither the CA nor a certificate included in the response",
         )
     bad_signature: str | None = None
@@ -259,8 +253,8 @@ def _check_signer(
             return role
         bad_signature = bad_signature or f"{problem} with the {role}'s key"
     if bad_signature is not None:
-        return Rejection(Reason.BAD_SIGNATURE, bad_signature)
-    return Rejection(Reason.UNAUTHORIZED_RESPONDER, unauthorized or "no authorized signer")
+        return Rejection(OcspReason.BAD_SIGNATURE, bad_signature)
+    return Rejection(OcspReason.UNAUTHORIZED_RESPONDER, unauthorized or "no authorized signer")
 
 
 def _unknown_critical_extension(response: ocsp.OCSPResponse, parts: der.BasicParts) -> str | None:
@@ -286,41 +280,19 @@ def _nonce_problem(response: ocsp.OCSPResponse, nonce: bytes | None) -> str | No
     return None
 
 
-class _CertIdHashes:
-    """Our CertID's issuer hashes, recomputed per hash algorithm the response uses."""
-
-    def __init__(self, leaf: x509.Certificate, issuer: x509.Certificate) -> None:
-        self._leaf = leaf
-        self._issuer = issuer
-        self._memo: dict[str, tuple[bytes, bytes]] = {}
-
-    def get(self, algorithm: hashes.HashAlgorithm) -> tuple[bytes, bytes] | None:
-        if algorithm.name not in self._memo:
-            try:
-                request = (
-                    ocsp.OCSPRequestBuilder()
-                    .add_certificate(self._leaf, self._issuer, algorithm)
-                    .build()
-                )
-            except Exception:  # a hash OCSP requests cannot carry: not our CertID
-                return None
-            self._memo[algorithm.name] = (request.issuer_name_hash, request.issuer_key_hash)
-        return self._memo[algorithm.name]
-
-
 def _ours(
-    response: ocsp.OCSPResponse, leaf: x509.Certificate, issuer: x509.Certificate
+    response: ocsp.OCSPResponse, cert_id: CertId, issuer: x509.Certificate
 ) -> list[ocsp.OCSPSingleResponse]:
+    """The SingleResponses about ``cert_id`` (in whatever hash each one uses)."""
     ours = []
-    expected = _CertIdHashes(leaf, issuer)
     for single in response.responses:
-        if single.serial_number != leaf.serial_number:
+        if single.serial_number != cert_id.serial:
             continue
         try:
             algorithm: hashes.HashAlgorithm | None = single.hash_algorithm
         except Exception:  # unsupported hash OID: cannot be our CertID
             algorithm = None
-        if algorithm is not None and expected.get(algorithm) == (
+        if algorithm is not None and cert_id.hashes_for(algorithm, issuer) == (
             single.issuer_name_hash,
             single.issuer_key_hash,
         ):
@@ -344,19 +316,19 @@ def _timing(
     this_update = single.this_update_utc
     next_update = single.next_update_utc
     if this_update > now + CLOCK_SKEW:
-        return Rejection(Reason.FUTURE_RESPONSE, f"thisUpdate {this_update:%Y-%m-%dT%H:%M:%SZ}")
+        return Rejection(OcspReason.FUTURE_RESPONSE, f"thisUpdate {this_update:%Y-%m-%dT%H:%M:%SZ}")
     if next_update is not None:
         if next_update < this_update:
-            return Rejection(Reason.MALFORMED_RESPONSE, "nextUpdate precedes thisUpdate")
+            return Rejection(OcspReason.MALFORMED_RESPONSE, "nextUpdate precedes thisUpdate")
         if next_update < now - CLOCK_SKEW:
             return Rejection(
-                Reason.STALE_RESPONSE, f"nextUpdate {next_update:%Y-%m-%dT%H:%M:%SZ} has passed"
+                OcspReason.STALE_RESPONSE, f"nextUpdate {next_update:%Y-%m-%dT%H:%M:%SZ} has passed"
             )
         return next_update
     fresh_until = this_update + max_age_without_next
     if fresh_until < now - CLOCK_SKEW:
         return Rejection(
-            Reason.STALE_RESPONSE,
+            OcspReason.STALE_RESPONSE,
             f"no nextUpdate and thisUpdate {this_update:%Y-%m-%dT%H:%M:%SZ} is older than "
             f"{int(max_age_without_next.total_seconds())} s",
         )
@@ -371,12 +343,16 @@ def _strict_parts(data: bytes, response: ocsp.OCSPResponse) -> der.BasicParts | 
     try:
         parts = der.basic_response_parts(data)
     except der.DerError as exc:
-        return Rejection(Reason.MALFORMED_RESPONSE, f"BasicOCSPResponse is not strict DER ({exc})")
+        return Rejection(
+            OcspReason.MALFORMED_RESPONSE, f"BasicOCSPResponse is not strict DER ({exc})"
+        )
     if parts.tbs_response_data.encoded != response.tbs_response_bytes:
-        return Rejection(Reason.MALFORMED_RESPONSE, "signed data differs from the parsed response")
+        return Rejection(
+            OcspReason.MALFORMED_RESPONSE, "signed data differs from the parsed response"
+        )
     if parts.certificate_count > MAX_RESPONSE_CERTIFICATES:
         return Rejection(
-            Reason.MALFORMED_RESPONSE,
+            OcspReason.MALFORMED_RESPONSE,
             f"{parts.certificate_count} certificates included; at most "
             f"{MAX_RESPONSE_CERTIFICATES} are read",
         )
@@ -385,9 +361,9 @@ def _strict_parts(data: bytes, response: ocsp.OCSPResponse) -> der.BasicParts | 
 
 @dataclass(frozen=True, slots=True)
 class _Question:
-    """What a response must answer: ``leaf``'s status, issued by ``issuer``, at ``now``."""
+    """What a response must answer: the status of ``cert_id``, issued by ``issuer``, at ``now``."""
 
-    leaf: x509.Certificate
+    cert_id: CertId
     issuer: x509.Certificate
     now: dt.datetime
     nonce: bytes | None
@@ -397,26 +373,29 @@ class _Question:
 def verify_response(
     data: bytes,
     *,
-    leaf: x509.Certificate,
+    cert_id: CertId,
     issuer: x509.Certificate,
     now: dt.datetime,
     nonce: bytes | None,
     max_age_without_next_update: dt.timedelta,
 ) -> Answer | Rejection:
-    """Verify a DER ``OCSPResponse`` about ``leaf`` (issued by ``issuer``) at ``now``."""
-    question = _Question(leaf, issuer, now, nonce, max_age_without_next_update)
+    """Verify a DER ``OCSPResponse`` about ``cert_id`` (of a certificate ``issuer`` issued) at
+    ``now``."""
+    question = _Question(cert_id, issuer, now, nonce, max_age_without_next_update)
     try:
         return _verify(data, question)
     except Exception as exc:  # lazily parsed fields of hostile DER raise ValueError & co.
         detail = f"response does not parse ({type(exc).__name__})"
-        return Rejection(Reason.MALFORMED_RESPONSE, detail)
+        return Rejection(OcspReason.MALFORMED_RESPONSE, detail)
 
 
 def _verify(data: bytes, question: _Question) -> Answer | Rejection:  # noqa: PLR0911
     response = ocsp.load_der_ocsp_response(data)
     status = response.response_status
     if status is ocsp.OCSPResponseStatus.TRY_LATER:
-        return Rejection(Reason.RESPONDER_UNAVAILABLE, "responder said tryLater", try_later=True)
+        return Rejection(
+            OcspReason.RESPONDER_UNAVAILABLE, "responder said tryLater", try_later=True
+        )
     if status is not ocsp.OCSPResponseStatus.SUCCESSFUL:
         return Rejection(_STATUS_REASONS[status], f"responseStatus {status.name}")
     produced_at = response.produced_at_utc
@@ -425,24 +404,24 @@ def _verify(data: bytes, question: _Question) -> Answer | Rejection:  # noqa: PL
         return parts
     scheme = _signature_scheme(parts, response)
     if isinstance(scheme, str):
-        return Rejection(Reason.BAD_SIGNATURE, scheme)
+        return Rejection(OcspReason.BAD_SIGNATURE, scheme)
     signer = _check_signer(response, question.issuer, question.now, scheme)
     if isinstance(signer, Rejection):
         return signer
     critical = _unknown_critical_extension(response, parts)
     if critical is not None:
-        return Rejection(Reason.UNSUPPORTED_CRITICAL_EXTENSION, critical)
+        return Rejection(OcspReason.UNSUPPORTED_CRITICAL_EXTENSION, critical)
     nonce_problem = _nonce_problem(response, question.nonce)
     if nonce_problem is not None:
-        return Rejection(Reason.NONCE_MISMATCH, nonce_problem)
-    ours = _ours(response, question.leaf, question.issuer)
+        return Rejection(OcspReason.NONCE_MISMATCH, nonce_problem)
+    ours = _ours(response, question.cert_id, question.issuer)
     if not ours:
-        serial = question.leaf.serial_number
-        return Rejection(Reason.CERTID_MISMATCH, f"no answer for serial {serial:x} of this CA")
+        serial = question.cert_id.serial
+        return Rejection(OcspReason.CERTID_MISMATCH, f"no answer for serial {serial:x} of this CA")
     if _conflict(ours):
-        return Rejection(Reason.CONFLICTING_RESPONSES, f"{len(ours)} disagreeing answers")
+        return Rejection(OcspReason.CONFLICTING_RESPONSES, f"{len(ours)} disagreeing answers")
     if produced_at > question.now + CLOCK_SKEW:
-        return Rejection(Reason.FUTURE_RESPONSE, f"producedAt {produced_at:%Y-%m-%dT%H:%M:%SZ}")
+        return Rejection(OcspReason.FUTURE_RESPONSE, f"producedAt {produced_at:%Y-%m-%dT%H:%M:%SZ}")
     fresh_until: dt.datetime | None = None
     for single in ours:
         timing = _timing(single, question.now, question.max_age_without_next_update)
@@ -459,4 +438,5 @@ def _verify(data: bytes, question: _Question) -> Answer | Rejection:  # noqa: PL
         signer=signer,
         revocation_time=single.revocation_time_utc,
         revocation_reason=reason_flag.value if reason_flag is not None else None,
+        der=data,
     )

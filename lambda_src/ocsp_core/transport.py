@@ -1,5 +1,10 @@
 """HTTP transport to OCSP responders: a ``Fetcher`` protocol and its ``requests`` implementation.
 
+``OcspHttpClient`` holds everything that outlives one invocation (the keep-alive session, the
+worker threads, the time of the last request); the handler that owns it drops it with its other
+state, so two handlers in one process never share a connection. ``RequestsFetcher`` is one
+invocation's view of it (allow-list, size cap, deadline).
+
 The implementation contacts only allow-listed URLs, follows no redirect, ignores proxy settings
 from the environment, reads at most ``max_response_bytes + 1`` bytes, and returns within a hard
 deadline even when DNS hangs or the peer drips bytes: the request runs on a small persistent
@@ -23,6 +28,8 @@ from typing import Protocol
 import requests
 import urllib3
 
+from .reasons import OcspReason
+
 OCSP_REQUEST_TYPE = "application/ocsp-request"
 OCSP_RESPONSE_TYPE = "application/ocsp-response"
 _READ_CHUNK = 4_096
@@ -33,20 +40,16 @@ _HEADERS = {
     "Content-Type": OCSP_REQUEST_TYPE,
     "Accept": OCSP_RESPONSE_TYPE,
     "Accept-Encoding": "identity",  # never decompress: the size cap applies to what we parse
-    "User-Agent": "ocsp-iot-preauth",
 }
+#: The default ``User-Agent`` (each handler names itself, e.g. ``ocsp-iot-preauth``).
+DEFAULT_USER_AGENT = "ocsp-iot"
+#: Worker threads of one client: started lazily; a few may be stuck in DNS after a timeout.
+MAX_WORKERS = 4
 
 #: Pooled connections idle longer than this are dropped before the next request. Middleboxes
 #: forget idle flows and answer the next packet with a reset (an AWS NAT gateway after 350 s),
 #: which would look like an outage; servers that close politely are detected by urllib3.
 KEEPALIVE_IDLE_SECONDS = 50.0
-
-# Reused across invocations of a warm Lambda: keep-alive connections to the responder.
-_SESSION = requests.Session()
-_SESSION.trust_env = False  # no proxies, .netrc or CA bundles from the environment
-_LAST_USED = [0.0]  # time.monotonic() of the last request (a list: no ``global`` statement)
-# Threads are started lazily; a few may be stuck in DNS after a timeout, so keep spares.
-_EXECUTOR = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ocsp-fetch")
 
 
 class FetchStatus(enum.StrEnum):
@@ -71,6 +74,17 @@ class FetchStatus(enum.StrEnum):
 AVAILABILITY_FAILURES = frozenset(
     {FetchStatus.UNREACHABLE, FetchStatus.TIMEOUT, FetchStatus.HTTP_5XX}
 )
+
+#: What a transport failure that is *not* an outage means for the question.
+TRANSPORT_REASONS: dict[FetchStatus, OcspReason] = {
+    FetchStatus.HTTP_STATUS: OcspReason.BAD_HTTP_STATUS,
+    FetchStatus.PROTOCOL_ERROR: OcspReason.BAD_HTTP_RESPONSE,
+    FetchStatus.BAD_CONTENT_TYPE: OcspReason.BAD_CONTENT_TYPE,
+    FetchStatus.TOO_LARGE: OcspReason.RESPONSE_TOO_LARGE,
+    FetchStatus.TLS_ERROR: OcspReason.TLS_ERROR,
+    FetchStatus.URL_NOT_ALLOWED: OcspReason.URL_NOT_ALLOWED,
+    FetchStatus.ERROR: OcspReason.INTERNAL_ERROR,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,19 +188,21 @@ def _read_capped(
 
 
 def _post(  # noqa: PLR0911 - one early return per failed check
+    session: requests.Session,
     url: str,
     request_der: bytes,
     *,
+    headers: dict[str, str],
     timeout: float,
     deadline: float,
     max_bytes: int,
     stop: threading.Event,
 ) -> FetchResult:
     try:
-        response = _SESSION.post(
+        response = session.post(
             url,
             data=request_der,
-            headers=_HEADERS,
+            headers=headers,
             timeout=(timeout, timeout),
             allow_redirects=False,
             stream=True,
@@ -218,43 +234,70 @@ def _post(  # noqa: PLR0911 - one early return per failed check
     return FetchResult(FetchStatus.ANSWERED, body=body)
 
 
-class RequestsFetcher:
-    """One invocation's fetcher: it knows the allow-list, the size cap and the hard deadline
-    (a ``time.monotonic()`` instant)."""
+class OcspHttpClient:
+    """The transport state a handler keeps across invocations: a keep-alive ``requests``
+    session (no proxies, ``.netrc`` or CA bundles from the environment), its worker threads and
+    the time of its last request. :meth:`close` drops all of it."""
 
     def __init__(
         self,
         *,
-        allowed_urls: frozenset[str],
-        max_response_bytes: int,
-        deadline: float,
+        user_agent: str = DEFAULT_USER_AGENT,
         keepalive_idle_seconds: float = KEEPALIVE_IDLE_SECONDS,
     ) -> None:
-        self._allowed = allowed_urls
-        self._max_bytes = max_response_bytes
-        self._deadline = deadline
-        self._idle = keepalive_idle_seconds
+        self.user_agent = user_agent
+        self.keepalive_idle_seconds = keepalive_idle_seconds
+        self._headers = {**_HEADERS, "User-Agent": user_agent}
+        self._session = requests.Session()
+        self._session.trust_env = False
+        self._last_used = 0.0
+        self._executor: ThreadPoolExecutor | None = None
 
-    def fetch(self, url: str, request_der: bytes, *, timeout: float) -> FetchResult:
-        if url not in self._allowed or not url.startswith(("http://", "https://")):
-            return FetchResult(FetchStatus.URL_NOT_ALLOWED, detail=url[:200], requested=False)
+    def close(self) -> None:
+        """Drop the pooled connections and let the worker threads end (a later fetch opens new
+        ones)."""
+        self._session.close()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+    def _workers(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(
+                max_workers=MAX_WORKERS, thread_name_prefix="ocsp-fetch"
+            )
+        return self._executor
+
+    def fetch(
+        self,
+        url: str,
+        request_der: bytes,
+        *,
+        timeout: float,
+        deadline: float,
+        max_response_bytes: int,
+    ) -> FetchResult:
+        """POST ``request_der`` to ``url`` (already allow-listed by the caller) within
+        ``timeout`` and before ``deadline`` (a ``time.monotonic()`` instant); never raise."""
         started = time.monotonic()
-        budget = min(timeout, self._deadline - started)
+        budget = min(timeout, deadline - started)
         if budget <= 0:
             return FetchResult(
                 FetchStatus.TIMEOUT, detail="no time left before the deadline", requested=False
             )
-        if started - _LAST_USED[0] > self._idle:
-            _SESSION.close()  # drops pooled connections; the session opens new ones on demand
-        _LAST_USED[0] = started
+        if started - self._last_used > self.keepalive_idle_seconds:
+            self._session.close()  # drops pooled connections; new ones are opened on demand
+        self._last_used = started
         stop = threading.Event()
-        future = _EXECUTOR.submit(
+        future = self._workers().submit(
             _post,
+            self._session,
             url,
             request_der,
+            headers=self._headers,
             timeout=budget,
             deadline=started + budget,
-            max_bytes=self._max_bytes,
+            max_bytes=max_response_bytes,
             stop=stop,
         )
         try:
@@ -268,4 +311,34 @@ class RequestsFetcher:
         latency_ms = round((time.monotonic() - started) * 1000, 2)
         return FetchResult(
             result.status, result.body, result.detail, requested=True, latency_ms=latency_ms
+        )
+
+
+class RequestsFetcher:
+    """One invocation's fetcher: it knows the allow-list, the size cap and the hard deadline
+    (a ``time.monotonic()`` instant), and sends through ``client`` (default: a client of its
+    own, so nothing is shared)."""
+
+    def __init__(
+        self,
+        *,
+        allowed_urls: frozenset[str],
+        max_response_bytes: int,
+        deadline: float,
+        client: OcspHttpClient | None = None,
+    ) -> None:
+        self._allowed = allowed_urls
+        self._max_bytes = max_response_bytes
+        self._deadline = deadline
+        self._client = client if client is not None else OcspHttpClient()
+
+    def fetch(self, url: str, request_der: bytes, *, timeout: float) -> FetchResult:
+        if url not in self._allowed or not url.startswith(("http://", "https://")):
+            return FetchResult(FetchStatus.URL_NOT_ALLOWED, detail=url[:200], requested=False)
+        return self._client.fetch(
+            url,
+            request_der,
+            timeout=timeout,
+            deadline=self._deadline,
+            max_response_bytes=self._max_bytes,
         )

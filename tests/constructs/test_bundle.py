@@ -9,7 +9,6 @@ one of which needs a real OCSP round trip to a responder on 127.0.0.1.
 
 from __future__ import annotations
 
-import importlib
 import json
 import platform
 import re
@@ -31,14 +30,15 @@ from ocsp_iot_constructs._bundling import (
     BundlePlatform,
     BundleSpec,
     build_bundle,
-    preauth_code,
+    lambda_code,
     python_version_of,
 )
-from ocsp_iot_constructs.ocsp_validating_domain import (
-    RUNTIME,
-    OcspValidatingDomain,
-    TrustedCa,
-)
+from ocsp_iot_constructs._ocsp_function import RUNTIME
+from ocsp_iot_constructs.ocsp_validating_domain import OcspValidatingDomain, TrustedCa
+from tests.lambdas.support.forge import answer_with, build_answer
+from tests.lambdas.support.harness import make_event
+from tests.lambdas.support.loopback import LoopbackServer
+from tests.lambdas.support.pki import build_pki
 from tests.support import new_app
 
 pytestmark = pytest.mark.slow
@@ -54,8 +54,8 @@ def elf_machine(path: Path) -> int:
     """The ELF header's ``e_machine`` (offset 18, 2 bytes, byte order from ``EI_DATA``)."""
     header = path.read_bytes()[:20]
     assert header[:4] == ELF_MAGIC, f"{path.name} is not an ELF file"
-    byteorder = "little" if header[5] == 1 else "big"
-    return int.from_bytes(header[18:20], byteorder)
+    little = header[5] == 1
+    return int.from_bytes(header[18:20], "little" if little else "big")
 
 
 def wheel_tags(bundle: Path) -> dict[str, list[str]]:
@@ -80,8 +80,8 @@ def tree_size(root: Path) -> int:
 
 @pytest.fixture(scope="module")
 def pki() -> Any:
-    """The Lambda tests' PKI (``tests/lambda/pki.py``; ``lambda`` is a keyword)."""
-    return importlib.import_module("tests.lambda.pki").build_pki()
+    """The Lambda tests' PKI (``tests/lambdas/support/pki.py``)."""
+    return build_pki()
 
 
 @pytest.fixture(scope="module")
@@ -210,7 +210,7 @@ def test_bundling_never_falls_back_to_docker(
             "F",
             runtime=RUNTIME,
             handler="preauth_handler.handler",
-            code=preauth_code(
+            code=lambda_code(
                 architecture=lambda_.Architecture.ARM_64,
                 runtime=RUNTIME,
                 requirements_file=broken,
@@ -305,12 +305,8 @@ def _run_clean(bundle: Path, events: list[dict[str, Any]], env: dict[str, str]) 
 def test_handler_answers_from_the_bundle_in_a_clean_interpreter(
     host_bundle: Path, pki: Any
 ) -> None:
-    responders = importlib.import_module("tests.lambda.responders")
-    make_event = importlib.import_module("tests.lambda.harness").make_event
-    good = responders.answer_with(
-        lambda request: responders.build_answer(request, signer=pki.issuing_ca)
-    )
-    with responders.LoopbackServer(good) as responder:
+    good = answer_with(lambda request: build_answer(request, signer=pki.issuing_ca))
+    with LoopbackServer(good) as responder:
         device = pki.issue_device(ocsp_url=responder.url)
         stranger = pki.issue_device(issuer=pki.other_ca, ocsp_url=responder.url)
         env = {
@@ -397,7 +393,7 @@ def _code_keys(
             arch.name,
             runtime=RUNTIME,
             handler="preauth_handler.handler",
-            code=preauth_code(
+            code=lambda_code(
                 architecture=arch,
                 runtime=RUNTIME,
                 source_dir=source_dir,

@@ -29,7 +29,7 @@ from ocsp_iot_constructs.ocsp_private_ca import (
     SigningAlgorithm,
     UsageMode,
 )
-from tests.support import ROOT, cfn_lint_errors, new_app
+from tests.support import ROOT, cfn_lint_errors, logical_id_of, new_app
 
 CA = "AWS::ACMPCA::CertificateAuthority"
 CERT = "AWS::ACMPCA::Certificate"
@@ -55,20 +55,28 @@ class Built:
         self.stack = cdk.Stack(self.app, "S", env=env)
         self.ca = OcspPrivateCa(self.stack, "Ca", **props)
         self.template = Template.from_stack(self.stack)
-        self.json: dict[str, Any] = self.template.to_json()
+        self.json: dict[str, Any] = dict(self.template.to_json())
 
-    def id_of(self, construct: cdk.CfnElement | None) -> str:
-        assert construct is not None
-        return self.stack.get_logical_id(construct)
+    def id_of(self, construct: object) -> str:
+        return logical_id_of(self.stack, construct)
+
+    def crl_bucket(self) -> s3.Bucket:
+        assert self.ca.crl_bucket is not None, "built without crl=True"
+        return self.ca.crl_bucket
+
+    def crl_bucket_policy(self) -> s3.BucketPolicy:
+        policy = self.crl_bucket().policy
+        assert policy is not None
+        return policy
 
     def resolve(self, value: Any) -> Any:
         return self.stack.resolve(value)
 
-    def resource(self, construct: cdk.CfnElement | None) -> dict[str, Any]:
+    def resource(self, construct: object) -> dict[str, Any]:
         resource: dict[str, Any] = self.json["Resources"][self.id_of(construct)]
         return resource
 
-    def props(self, construct: cdk.CfnElement | None) -> dict[str, Any]:
+    def props(self, construct: object) -> dict[str, Any]:
         props: dict[str, Any] = self.resource(construct)["Properties"]
         return props
 
@@ -362,8 +370,8 @@ def test_explicit_signing_algorithm_is_used_by_every_ca_and_certificate() -> Non
     for construct in (built.ca.root_ca, built.ca.subordinate_ca):
         assert built.props(construct)["KeyAlgorithm"] == "RSA_4096"
         assert built.props(construct)["SigningAlgorithm"] == "SHA512WITHRSA_PSS"
-    for construct in (built.ca.root_certificate, built.ca.subordinate_certificate):
-        assert built.props(construct)["SigningAlgorithm"] == "SHA512WITHRSA_PSS"
+    for certificate in (built.ca.root_certificate, built.ca.subordinate_certificate):
+        assert built.props(certificate)["SigningAlgorithm"] == "SHA512WITHRSA_PSS"
 
 
 def test_enum_values_are_accepted_as_strings() -> None:
@@ -456,7 +464,7 @@ def with_crl() -> Built:
 
 def test_crl_bucket_is_private_encrypted_and_owner_enforced(with_crl: Built) -> None:
     with_crl.template.resource_count_is(BUCKET, 1)
-    assert with_crl.props(with_crl.ca.crl_bucket.node.default_child) == {
+    assert with_crl.props(with_crl.crl_bucket().node.default_child) == {
         "BucketEncryption": {
             "ServerSideEncryptionConfiguration": [
                 {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
@@ -473,7 +481,7 @@ def test_crl_bucket_is_private_encrypted_and_owner_enforced(with_crl: Built) -> 
 
 
 def test_crl_bucket_policy_enforces_tls_and_scopes_private_ca(with_crl: Built) -> None:
-    bucket = with_crl.id_of(with_crl.ca.crl_bucket.node.default_child)
+    bucket = with_crl.id_of(with_crl.crl_bucket().node.default_child)
     bucket_arn = get_att(bucket, "Arn")
     source = {
         "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
@@ -534,8 +542,8 @@ def test_crl_bucket_policy_enforces_tls_and_scopes_private_ca(with_crl: Built) -
 
 
 def test_crl_configuration_works_with_block_public_access(with_crl: Built) -> None:
-    bucket = with_crl.id_of(with_crl.ca.crl_bucket.node.default_child)
-    policy = with_crl.id_of(with_crl.ca.crl_bucket.policy.node.default_child)
+    bucket = with_crl.id_of(with_crl.crl_bucket().node.default_child)
+    policy = with_crl.id_of(with_crl.crl_bucket_policy().node.default_child)
     for construct in (with_crl.ca.root_ca, with_crl.ca.subordinate_ca):
         resource = with_crl.resource(construct)
         assert resource["Properties"]["RevocationConfiguration"] == {
@@ -627,12 +635,12 @@ def test_grant_issue_certificate_is_scoped_to_the_issuing_ca() -> None:
                 {
                     "Action": ["acm-pca:GetCertificate", "acm-pca:IssueCertificate"],
                     "Effect": "Allow",
-                    "Resource": get_att(stack.get_logical_id(ca.subordinate_ca), "Arn"),
+                    "Resource": get_att(logical_id_of(stack, ca.subordinate_ca), "Arn"),
                 }
             ],
             "Version": "2012-10-17",
         },
-        "Roles": [{"Ref": stack.get_logical_id(role.node.default_child)}],
+        "Roles": [{"Ref": logical_id_of(stack, role.node.default_child)}],
     }
 
 

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import enum
-import hashlib
-import importlib
 import re
-import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,105 +20,40 @@ from aws_cdk.assertions import Annotations, Capture, Match, Template
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-from cryptography.x509 import ocsp
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from syrupy.assertion import SnapshotAssertion
 
-from ocsp_iot_constructs import _preauth_function as contract
-from ocsp_iot_constructs._assets import lambda_source_dir
-from ocsp_iot_constructs._validation import Problems, PropsError
+from ocsp_iot_constructs import _ocsp_client as client
+from ocsp_iot_constructs._ocsp_function import RUNTIME
+from ocsp_iot_constructs._validation import PropsError
 from ocsp_iot_constructs.ocsp_private_ca import KeyAlgorithm, OcspPrivateCa, SigningAlgorithm
 from ocsp_iot_constructs.ocsp_validating_domain import (
-    MAX_OCSP_DEADLINE,
-    MAX_SETTING_SECONDS,
-    RUNTIME,
     DomainApplicationProtocol,
     DomainAuthenticationType,
     OcspFailMode,
-    OcspHashAlgorithm,
     OcspValidatingDomain,
     TlsSecurityPolicy,
     TrustedCa,
     TrustedIssuer,
-    _check_url,
-    _CheckerSettings,
 )
-from tests.support import ROOT, cfn_lint_errors, new_app
+from tests.constructs.domain_support import (
+    ACCOUNT,
+    CA_PEM,
+    CERT_ARN,
+    OCSP_URL,
+    PSS_HASHES,
+    REGION,
+    ca_pem,
+    make_domain,
+    new_stack,
+    only,
+    private_server_cert,
+    template_of,
+)
+from tests.support import ROOT, cfn_lint_errors, logical_id_of, new_app
 
-ACCOUNT = "123456789012"
-REGION = "eu-west-1"
-CERT_ARN = f"arn:aws:acm:{REGION}:{ACCOUNT}:certificate/11111111-2222-3333-4444-555555555555"
-OCSP_URL = "http://ocsp.example.com"
 #: AWS Private CA's RSASSA-PSS signing algorithms and their hashes.
-PSS_HASHES: dict[SigningAlgorithm, hashes.HashAlgorithm] = {
-    SigningAlgorithm.SHA256WITHRSA_PSS: hashes.SHA256(),
-    SigningAlgorithm.SHA384WITHRSA_PSS: hashes.SHA384(),
-    SigningAlgorithm.SHA512WITHRSA_PSS: hashes.SHA512(),
-}
-
-
-def _ca_pem(name: str = "External CA") -> str:
-    """A real CA certificate that is the same on every run (Ed25519 signs deterministically),
-    so that the snapshot is stable."""
-    key = ed25519.Ed25519PrivateKey.from_private_bytes(hashlib.sha256(name.encode()).digest())
-    now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now)
-        .not_valid_after(now + dt.timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .sign(key, None)
-    )
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
-
-
-CA_PEM = _ca_pem()
-
-
-def new_stack(app: cdk.App | None = None) -> cdk.Stack:
-    return cdk.Stack(app or new_app(), "Stack", env=cdk.Environment(account=ACCOUNT, region=REGION))
-
-
-def server_cert(stack: cdk.Stack) -> acm.ICertificate:
-    return acm.Certificate.from_certificate_arn(stack, "ServerCert", CERT_ARN)
-
-
-def private_server_cert(stack: cdk.Stack) -> acm.PrivateCertificate:
-    """An ACM certificate issued by an (imported) AWS Private CA."""
-    pca = cdk.aws_acmpca.CertificateAuthority.from_certificate_authority_arn(
-        stack, "Pca", f"arn:aws:acm-pca:{REGION}:{ACCOUNT}:certificate-authority/abc"
-    )
-    return acm.PrivateCertificate(
-        stack, "Private", domain_name="devices.example.com", certificate_authority=pca
-    )
-
-
-def make_domain(stack: cdk.Stack, **overrides: Any) -> OcspValidatingDomain:
-    props: dict[str, Any] = {
-        "domain_name": "devices.example.com",
-        "server_certificate": server_cert(stack),
-        "trusted_cas": [TrustedCa.from_pem(CA_PEM, ocsp_responder_url=OCSP_URL)],
-    }
-    props.update(overrides)
-    return OcspValidatingDomain(stack, "Domain", **props)
-
-
-def template_of(stack: cdk.Stack) -> Template:
-    return Template.from_stack(stack)
-
-
-def only(template: Template, type_: str) -> tuple[str, dict[str, Any]]:
-    resources = template.find_resources(type_)
-    assert len(resources) == 1, resources
-    return next(iter(resources.items()))
 
 
 @pytest.fixture
@@ -139,10 +70,10 @@ def default_domain() -> Iterator[tuple[cdk.Stack, OcspValidatingDomain, Template
 
 def test_domain_configuration_defaults(default_domain: Any) -> None:
     stack, domain, template = default_domain
-    logical_id, resource = only(template, "AWS::IoT::DomainConfiguration")
-    assert logical_id == stack.get_logical_id(domain.domain_configuration)
+    config_id, resource = only(template, "AWS::IoT::DomainConfiguration")
+    assert config_id == stack.get_logical_id(domain.domain_configuration)
     assert domain.node.default_child is domain.domain_configuration
-    function_id = stack.get_logical_id(domain.function.node.default_child)
+    function_id = logical_id_of(stack, domain.function.node.default_child)
     assert resource["Properties"] == {
         "DomainConfigurationName": domain.domain_configuration_name,
         "DomainName": "devices.example.com",
@@ -171,332 +102,20 @@ def test_function_defaults(default_domain: Any) -> None:
     assert props["Timeout"] == 4
     assert props["TracingConfig"] == {"Mode": "Active"}
     assert "ReservedConcurrentExecutions" not in props
-    log_group_id = stack.get_logical_id(domain.log_group.node.default_child)
+    log_group_id = logical_id_of(stack, domain.log_group.node.default_child)
     assert props["LoggingConfig"] == {"LogGroup": {"Ref": log_group_id}}
     assert props["Role"] == {
-        "Fn::GetAtt": [stack.get_logical_id(domain.role.node.default_child), "Arn"]
+        "Fn::GetAtt": [logical_id_of(stack, domain.role.node.default_child), "Arn"]
     }
     template.has_resource_properties("AWS::Logs::LogGroup", {"RetentionInDays": 90})
 
 
-SECOND_CA_PEM = _ca_pem("Second CA")
-
 #: (props, the environment they give, what the handler's ``load_settings`` reads from it)
-ENVIRONMENT_CASES: dict[str, tuple[dict[str, Any], dict[str, str], dict[str, Any]]] = {
-    "defaults": (
-        {},
-        {
-            "TRUSTED_CA_PEM": CA_PEM.strip(),
-            "OCSP_ALLOWED_URLS": OCSP_URL,
-            "OCSP_FAIL_MODE": "closed",
-            "OCSP_STALE_IF_ERROR_SECONDS": "0",
-            "OCSP_TIMEOUT_SECONDS": "2",
-            "OCSP_DEADLINE_SECONDS": "3",
-            "OCSP_CACHE_MAX_SECONDS": "3600",
-            "OCSP_CACHE_MAX_ENTRIES": "10000",
-            "OCSP_MAX_AGE_WITHOUT_NEXT_UPDATE_SECONDS": "300",
-            "OCSP_MAX_RESPONSE_BYTES": "16384",
-            "OCSP_NONCE": "off",
-            "OCSP_HASH_ALGORITHM": "sha1",
-        },
-        {
-            "trusted_cas": 1,
-            "allowed_urls": ["http://ocsp.example.com/"],
-            "responder_url": None,
-            "fail_mode": "closed",
-            "stale_if_error_seconds": 0,
-            "timeout_seconds": 2.0,
-            "deadline_seconds": 3.0,
-            "cache_max_seconds": 3600,
-            "cache_max_entries": 10_000,
-            "nonce": False,
-            "max_response_bytes": 16_384,
-            "hash_algorithm": "sha1",
-            "max_age_without_next_update_seconds": 300,
-        },
-    ),
-    "every_typed_prop": (
-        {
-            "trusted_cas": [
-                TrustedCa.from_pem(CA_PEM, ocsp_responder_url=OCSP_URL),
-                TrustedCa.from_pem(SECOND_CA_PEM),
-            ],
-            "allowed_responder_urls": ["http://ocsp2.example.com:8080/ocsp", OCSP_URL],
-            "responder_url": "https://proxy.example.com/ocsp",
-            "fail_mode": OcspFailMode.OPEN,
-            "acknowledge_fail_open": True,
-            "stale_if_error": cdk.Duration.minutes(10),
-            "cache_max_age": cdk.Duration.minutes(30),
-            "cache_max_entries": 500,
-            "ocsp_timeout": cdk.Duration.millis(1500),
-            "ocsp_deadline": cdk.Duration.millis(2500),
-            "max_age_without_next_update": cdk.Duration.minutes(1),
-            "max_response_bytes": 4096,
-            "nonce": True,
-            "hash_algorithm": OcspHashAlgorithm.SHA256,
-        },
-        {
-            "TRUSTED_CA_PEM": f"{CA_PEM.strip()}\n{SECOND_CA_PEM.strip()}",
-            # the CA's URL first, then the extra ones, each once
-            "OCSP_ALLOWED_URLS": f"{OCSP_URL},http://ocsp2.example.com:8080/ocsp",
-            "OCSP_RESPONDER_URL": "https://proxy.example.com/ocsp",
-            "OCSP_FAIL_MODE": "open",
-            "OCSP_STALE_IF_ERROR_SECONDS": "600",
-            "OCSP_TIMEOUT_SECONDS": "1.5",
-            "OCSP_DEADLINE_SECONDS": "2.5",
-            "OCSP_CACHE_MAX_SECONDS": "1800",
-            "OCSP_CACHE_MAX_ENTRIES": "500",
-            "OCSP_MAX_AGE_WITHOUT_NEXT_UPDATE_SECONDS": "60",
-            "OCSP_MAX_RESPONSE_BYTES": "4096",
-            "OCSP_NONCE": "on",
-            "OCSP_HASH_ALGORITHM": "sha256",
-        },
-        {
-            "trusted_cas": 2,
-            # the override is implicitly allowed
-            "allowed_urls": [
-                "http://ocsp.example.com/",
-                "http://ocsp2.example.com:8080/ocsp",
-                "https://proxy.example.com/ocsp",
-            ],
-            "responder_url": "https://proxy.example.com/ocsp",
-            "fail_mode": "open",
-            "stale_if_error_seconds": 600,
-            "timeout_seconds": 1.5,
-            "deadline_seconds": 2.5,
-            "cache_max_seconds": 1800,
-            "cache_max_entries": 500,
-            "nonce": True,
-            "max_response_bytes": 4096,
-            "hash_algorithm": "sha256",
-            "max_age_without_next_update_seconds": 60,
-        },
-    ),
-    "upper_bounds": (
-        {
-            "stale_if_error": cdk.Duration.days(1),
-            "cache_max_age": cdk.Duration.days(1),
-            "cache_max_entries": 1_000_000,
-            "ocsp_timeout": cdk.Duration.millis(4500),
-            "ocsp_deadline": cdk.Duration.millis(4500),
-            "timeout": cdk.Duration.seconds(5),
-            "max_age_without_next_update": cdk.Duration.days(1),
-            "max_response_bytes": 1_048_576,
-        },
-        {
-            "TRUSTED_CA_PEM": CA_PEM.strip(),
-            "OCSP_ALLOWED_URLS": OCSP_URL,
-            "OCSP_FAIL_MODE": "closed",
-            "OCSP_STALE_IF_ERROR_SECONDS": "86400",
-            "OCSP_TIMEOUT_SECONDS": "4.5",
-            "OCSP_DEADLINE_SECONDS": "4.5",
-            "OCSP_CACHE_MAX_SECONDS": "86400",
-            "OCSP_CACHE_MAX_ENTRIES": "1000000",
-            "OCSP_MAX_AGE_WITHOUT_NEXT_UPDATE_SECONDS": "86400",
-            "OCSP_MAX_RESPONSE_BYTES": "1048576",
-            "OCSP_NONCE": "off",
-            "OCSP_HASH_ALGORITHM": "sha1",
-        },
-        {
-            "stale_if_error_seconds": 86_400,
-            "timeout_seconds": 4.5,
-            "deadline_seconds": 4.5,
-            "cache_max_seconds": 86_400,
-            "cache_max_entries": 1_000_000,
-            "max_response_bytes": 1_048_576,
-            "max_age_without_next_update_seconds": 86_400,
-        },
-    ),
-    "lower_bounds": (
-        {
-            "cache_max_age": cdk.Duration.seconds(0),
-            "cache_max_entries": 0,
-            "ocsp_timeout": cdk.Duration.millis(1),
-            "ocsp_deadline": cdk.Duration.millis(1),
-            "max_age_without_next_update": cdk.Duration.seconds(0),
-            "max_response_bytes": 1024,
-        },
-        {
-            "TRUSTED_CA_PEM": CA_PEM.strip(),
-            "OCSP_ALLOWED_URLS": OCSP_URL,
-            "OCSP_FAIL_MODE": "closed",
-            "OCSP_STALE_IF_ERROR_SECONDS": "0",
-            "OCSP_TIMEOUT_SECONDS": "0.001",
-            "OCSP_DEADLINE_SECONDS": "0.001",
-            "OCSP_CACHE_MAX_SECONDS": "0",
-            "OCSP_CACHE_MAX_ENTRIES": "0",
-            "OCSP_MAX_AGE_WITHOUT_NEXT_UPDATE_SECONDS": "0",
-            "OCSP_MAX_RESPONSE_BYTES": "1024",
-            "OCSP_NONCE": "off",
-            "OCSP_HASH_ALGORITHM": "sha1",
-        },
-        {
-            "timeout_seconds": 0.001,
-            "deadline_seconds": 0.001,
-            "cache_max_seconds": 0,
-            "cache_max_entries": 0,
-            "max_response_bytes": 1024,
-            "max_age_without_next_update_seconds": 0,
-        },
-    ),
-}
-
-
-def _lambda_module(name: str) -> Any:
-    """A module of the Lambda code, imported as the function imports it."""
-    source = str(lambda_source_dir())
-    sys.path.insert(0, source)
-    try:
-        return importlib.import_module(name)
-    finally:
-        sys.path.remove(source)
-
-
-def _settings_view(settings: Any, keys: Iterable[str]) -> dict[str, Any]:
-    """The handler's ``Settings`` as plain values, for the keys a case names."""
-    view: dict[str, Any] = {}
-    for key in keys:
-        value = getattr(settings, key)
-        if key == "trusted_cas":
-            value = len(value)
-        elif key == "allowed_urls":
-            value = sorted(value)
-        elif isinstance(value, enum.Enum):
-            value = value.value
-        view[key] = value
-    return view
-
-
-def _environment_of(props: dict[str, Any]) -> dict[str, str]:
-    stack = new_stack()
-    make_domain(stack, **props)
-    _, function = only(template_of(stack), "AWS::Lambda::Function")
-    variables: dict[str, str] = function["Properties"]["Environment"]["Variables"]
-    return variables
-
-
-@pytest.mark.parametrize("case", sorted(ENVIRONMENT_CASES))
-def test_environment_carries_the_contract(case: str) -> None:
-    props, environment, _ = ENVIRONMENT_CASES[case]
-    assert _environment_of(props) == environment
-
-
-@pytest.mark.parametrize("case", sorted(ENVIRONMENT_CASES))
-def test_environment_is_read_by_the_handler_as_configured(case: str) -> None:
-    """The environment parses with the handler's own ``load_settings`` into the props' values
-    (at the defaults and at both ends of every bound)."""
-    props, _, expected = ENVIRONMENT_CASES[case]
-    config = _lambda_module("ocsp_core.config")
-    loaded = config.load_settings(_environment_of(props))
-    assert _settings_view(loaded, expected) == expected
-
-
-def test_construct_defaults_and_bounds_are_the_handlers() -> None:
-    """Where the construct keeps its own copy of a handler default or bound, they agree. (The
-    construct's ocsp_deadline default, 3 s, is deliberately below the handler's 4 s: it must be
-    below the Lambda's 4 s timeout.)"""
-    config = _lambda_module("ocsp_core.config")
-    assert MAX_OCSP_DEADLINE.to_milliseconds() == config.MAX_DEADLINE_SECONDS * 1000
-    seconds_bounds = {
-        name: bounds for name, bounds in config.INT_BOUNDS.items() if name.endswith("_SECONDS")
-    }
-    assert set(seconds_bounds.values()) == {(0, MAX_SETTING_SECONDS)}
-    defaults = ENVIRONMENT_CASES["defaults"][1]
-    for name, value in config.DEFAULTS.items():
-        if name not in {"OCSP_DEADLINE_SECONDS", "OCSP_ALLOWED_URLS", "OCSP_RESPONDER_URL"}:
-            assert defaults[name] == value, name
 
 
 #: Valid values of every checker setting (milliseconds for durations).
-_CHECKER_BASE: dict[str, Any] = {
-    "stale_if_error": 0,
-    "cache_max_age": 3_600_000,
-    "max_age_without_next_update": 300_000,
-    "ocsp_timeout": 2000,
-    "ocsp_deadline": 3000,
-    "cache_max_entries": 10_000,
-    "max_response_bytes": 16_384,
-}
-_DURATIONS = ("stale_if_error", "cache_max_age", "max_age_without_next_update")
-_MILLIS = st.one_of(
-    st.integers(0, 90_000).map(lambda s: s * 1000),  # whole seconds around the 1-day bound
-    st.integers(0, 10_000),
-    st.integers(86_399_000, 86_401_000),
-)
-_COUNT = st.one_of(
-    st.integers(-10, 2_000_000),
-    st.sampled_from([0, 1023, 1024, 1_000_000, 1_000_001, 1_048_576, 1_048_577]),
-    st.booleans(),
-    st.floats(0, 2_000_000, allow_nan=False),
-)
 #: One setting (or the timeout/deadline pair) changed from ``_CHECKER_BASE``, so that about half
 #: of the examples are valid and half are not.
-_CHECKER_CHANGE = st.one_of(
-    *(_MILLIS.map(lambda ms, k=key: {k: ms}) for key in _DURATIONS),
-    st.tuples(st.integers(0, 6000), st.integers(0, 6000)).map(
-        lambda pair: {"ocsp_timeout": pair[0], "ocsp_deadline": pair[1]}
-    ),
-    _COUNT.map(lambda n: {"cache_max_entries": n}),
-    _COUNT.map(lambda n: {"max_response_bytes": n}),
-)
-
-
-@settings(max_examples=200)
-@given(_CHECKER_CHANGE)
-def test_construct_accepts_exactly_what_the_handler_accepts(change: dict[str, Any]) -> None:
-    """A value the construct lets through but the handler refuses would deny every device at
-    run time; one the construct refuses but the handler takes is a needless restriction."""
-    values = {**_CHECKER_BASE, **change}
-    checker = _CheckerSettings(
-        fail_mode=OcspFailMode.CLOSED,
-        nonce=False,
-        hash_algorithm=OcspHashAlgorithm.SHA1,
-        **{
-            key: cdk.Duration.millis(value)
-            if key in (*_DURATIONS, "ocsp_timeout", "ocsp_deadline")
-            else value
-            for key, value in values.items()
-        },
-    )
-    problems = Problems("OcspValidatingDomain", "Domain")
-    checker.check(problems, timeout=cdk.Duration.seconds(5))
-    env = checker.environment(
-        issuers=[TrustedCa.from_pem(CA_PEM)], allowed_urls=[OCSP_URL], responder_url=None
-    )
-    config = _lambda_module("ocsp_core.config")
-    try:
-        loaded = config.load_settings(env)
-    except config.ConfigError as error:
-        assert problems, f"the construct accepted what the handler refuses: {error}"
-        return
-    assert not problems, f"the construct refused what the handler accepts: {problems._problems}"
-    assert loaded.stale_if_error_seconds * 1000 == values["stale_if_error"]
-    assert loaded.cache_max_seconds * 1000 == values["cache_max_age"]
-    assert (
-        loaded.max_age_without_next_update_seconds * 1000 == (values["max_age_without_next_update"])
-    )
-    assert loaded.timeout_seconds * 1000 == pytest.approx(values["ocsp_timeout"])
-    assert loaded.deadline_seconds * 1000 == pytest.approx(values["ocsp_deadline"])
-    assert loaded.cache_max_entries == values["cache_max_entries"]
-    assert loaded.max_response_bytes == values["max_response_bytes"]
-
-
-@settings(max_examples=300)
-@given(
-    st.one_of(
-        st.text(max_size=80),
-        st.from_regex(r"https?://[a-z0-9.\-]{1,20}(:[0-9]{1,6})?(/[!-~ ]{0,20})?", fullmatch=True),
-        st.from_regex(r"https?://\[[0-9a-f:.]{1,40}\](:[0-9]{1,5})?/", fullmatch=True),
-        st.integers(2020, 2060).map(lambda n: "http://ocsp.example.com/" + "x" * n),
-    )
-)
-def test_every_url_the_construct_accepts_is_one_the_handler_reads(url: str) -> None:
-    problems = Problems("OcspValidatingDomain", "Domain")
-    _check_url(problems, "responder_url", url)
-    if problems:
-        return
-    config = _lambda_module("ocsp_core.config")
-    assert config.normalize_url(url)  # raises ValueError for a URL the handler refuses
 
 
 # --------------------------------------------------------------------------------------------
@@ -517,7 +136,7 @@ def test_runtime_is_the_latest_python_aws_cdk_lib_offers() -> None:
 def test_invoke_permission_is_scoped_and_created_first(default_domain: Any) -> None:
     stack, domain, template = default_domain
     permission_id, permission = only(template, "AWS::Lambda::Permission")
-    function_id = stack.get_logical_id(domain.function.node.default_child)
+    function_id = logical_id_of(stack, domain.function.node.default_child)
     name = domain.domain_configuration_name
     assert permission["Properties"] == {
         "Action": "lambda:InvokeFunction",
@@ -566,7 +185,7 @@ def test_role_is_least_privilege(default_domain: Any) -> None:
     }
     assert "ManagedPolicyArns" not in role["Properties"]
     _, policy = only(template, "AWS::IAM::Policy")
-    log_group_id = stack.get_logical_id(domain.log_group.node.default_child)
+    log_group_id = logical_id_of(stack, domain.log_group.node.default_child)
     assert policy["Properties"]["Roles"] == [{"Ref": role_id}]
     assert policy["Properties"]["PolicyDocument"] == {
         "Statement": [
@@ -592,7 +211,7 @@ def test_without_tracing_the_role_has_only_the_log_statement() -> None:
     _, function = only(template, "AWS::Lambda::Function")
     assert "TracingConfig" not in function["Properties"]
     _, policy = only(template, "AWS::IAM::Policy")
-    log_group_id = stack.get_logical_id(domain.log_group.node.default_child)
+    log_group_id = logical_id_of(stack, domain.log_group.node.default_child)
     assert policy["Properties"]["PolicyDocument"] == {
         "Statement": [
             {
@@ -726,54 +345,6 @@ def test_an_rsa_private_ca_is_trusted_whatever_its_padding(
     assert variables["TRUSTED_CA_PEM"] == stack.resolve(ca.issuing_ca_certificate_pem)
 
 
-@pytest.mark.parametrize("signing", PSS_HASHES)
-def test_the_handler_verifies_rsa_pss_responses(signing: SigningAlgorithm) -> None:
-    """AWS Private CA signs OCSP responses with the CA's signing algorithm, and the construct
-    trusts PSS-signing CAs: the Lambda's own verifier must accept a real, correctly signed
-    RSASSA-PSS OCSP response. (Should it stop doing so, OcspValidatingDomain must reject such
-    CAs at synth instead.)"""
-    hash_algorithm = PSS_HASHES[signing]
-    pki = importlib.import_module("tests.lambda.pki").build_pki()
-    issuer = pki.rsa_ca
-    device = pki.issue_device(issuer=issuer)
-    now = dt.datetime.now(dt.UTC)
-    responders = importlib.import_module("tests.lambda.responders")
-    request = (
-        ocsp.OCSPRequestBuilder()
-        .add_certificate(device.cert, issuer.cert, hashes.SHA1())  # noqa: S303 - RFC 5019 CertID
-        .build()
-        .public_bytes(serialization.Encoding.DER)
-    )
-    pkcs1 = responders.build_answer(responders.parse_request(request), signer=issuer)
-    pss = responders.resigned(
-        pkcs1, key=issuer.key, algorithm=responders.pss(issuer.key, hash_algorithm.name)
-    )
-    parsed = ocsp.load_der_ocsp_response(pss)
-    assert parsed.signature_algorithm_oid == x509.oid.SignatureAlgorithmOID.RSASSA_PSS
-    issuer.cert.public_key().verify(  # a valid PSS signature (raises otherwise)
-        parsed.signature,
-        parsed.tbs_response_bytes,
-        padding.PSS(mgf=padding.MGF1(hash_algorithm), salt_length=hash_algorithm.digest_size),
-        hash_algorithm,
-    )
-    handler_ocsp = _lambda_module("ocsp_core.ocsp")
-
-    def verdict(response: bytes) -> Any:
-        return handler_ocsp.verify_response(
-            response,
-            leaf=device.cert,
-            issuer=issuer.cert,
-            now=now,
-            nonce=None,
-            max_age_without_next_update=dt.timedelta(minutes=5),
-        )
-
-    assert isinstance(verdict(pkcs1), handler_ocsp.Answer)  # the control: PKCS#1 v1.5
-    assert isinstance(verdict(pss), handler_ocsp.Answer), verdict(pss)
-    # ... and a PSS signature that does not verify is refused
-    assert not isinstance(verdict(responders.flip_signature_bit(pss)), handler_ocsp.Answer)
-
-
 @pytest.mark.parametrize(
     ("key_algorithm", "count", "warns"),
     [
@@ -842,7 +413,7 @@ def test_estimated_pem_sizes_bound_real_ca_certificates(
 ) -> None:
     """Each estimate is an upper bound of a real CA certificate of that key, with little slack."""
     measured = len(_self_signed_ca_pem(make_key()))
-    estimate = contract.ESTIMATED_PEM_BYTES_BY_KEY_ALGORITHM[algorithm]
+    estimate = client.ESTIMATED_PEM_BYTES_BY_KEY_ALGORITHM[algorithm]
     assert measured <= estimate <= measured + 350, (algorithm, measured, estimate)
 
 
@@ -897,7 +468,7 @@ def test_alarms_by_default(default_domain: Any) -> None:
     responder = by_metric["ResponderErrors"]
     assert responder["Namespace"] == "OcspIot/PreAuth"
     assert responder["Threshold"] == 5
-    function_id = stack.get_logical_id(domain.function.node.default_child)
+    function_id = logical_id_of(stack, domain.function.node.default_child)
     assert responder["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": function_id}}]
     for props in by_metric.values():
         assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
@@ -914,7 +485,7 @@ def test_alarms_off_and_alarm_action() -> None:
     topic = sns.Topic(stack, "Topic")
     make_domain(stack, alarm_action=cw_actions.SnsAction(topic))
     alarms = template_of(stack).find_resources("AWS::CloudWatch::Alarm")
-    topic_id = stack.get_logical_id(topic.node.default_child)  # type: ignore[arg-type]
+    topic_id = logical_id_of(stack, topic.node.default_child)
     assert [a["Properties"]["AlarmActions"] for a in alarms.values()] == [[{"Ref": topic_id}]] * 4
 
 
@@ -991,8 +562,8 @@ def test_grant_invoke() -> None:
     domain = make_domain(stack)
     role = iam.Role(stack, "Tester", assumed_by=iam.AccountRootPrincipal())
     domain.grant_invoke(role)
-    function_arn = {"Fn::GetAtt": [stack.get_logical_id(domain.function.node.default_child), "Arn"]}
-    role_id = stack.get_logical_id(role.node.default_child)
+    function_arn = {"Fn::GetAtt": [logical_id_of(stack, domain.function.node.default_child), "Arn"]}
+    role_id = logical_id_of(stack, role.node.default_child)
     policies = template_of(stack).find_resources(
         "AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": role_id}]}}
     )
@@ -1012,23 +583,6 @@ def test_grant_invoke() -> None:
 # --------------------------------------------------------------------------------------------
 # Contract copies
 # --------------------------------------------------------------------------------------------
-
-
-def test_metric_names_and_reasons_match_the_handler() -> None:
-    """Every name the construct builds a metric on equals the handler's, in both directions."""
-    sys.path.insert(0, str(lambda_source_dir()))
-    try:
-        from ocsp_core import metrics, models  # noqa: PLC0415
-    finally:
-        sys.path.remove(str(lambda_source_dir()))
-    assert contract.NAMESPACE == metrics.NAMESPACE
-    assert contract.METRIC_NAMES == metrics.METRIC_NAMES
-    assert contract.REASONS == metrics.REASON_NAMES
-    assert tuple(v.value for v in models.Verdict) == contract.VERDICTS
-    assert [list(d) for d in metrics.VERDICT_DIMENSIONS] == [
-        [contract.DIMENSION_FUNCTION_NAME, contract.DIMENSION_VERDICT],
-        [contract.DIMENSION_FUNCTION_NAME, contract.DIMENSION_REASON],
-    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -1178,7 +732,7 @@ def test_enum_props_also_take_their_value_strings() -> None:
     )
     template = template_of(stack)
     variables = template.to_json()["Resources"][
-        stack.get_logical_id(domain.function.node.default_child)
+        logical_id_of(stack, domain.function.node.default_child)
     ]["Properties"]["Environment"]["Variables"]
     assert (variables["OCSP_FAIL_MODE"], variables["OCSP_HASH_ALGORITHM"]) == ("open", "sha256")
     template.has_resource_properties(
@@ -1222,7 +776,7 @@ def test_fails_when_the_domain_is_not_below_the_hosted_zone(
 
 
 def test_fails_when_known_environment_exceeds_4_kb() -> None:
-    pems = [_ca_pem(f"CA {i} " + "x" * 40) for i in range(8)]
+    pems = [ca_pem(f"CA {i} " + "x" * 40) for i in range(8)]
     with pytest.raises(PropsError) as failure:
         make_domain(
             new_stack(),
@@ -1235,17 +789,17 @@ def test_fails_when_known_environment_exceeds_4_kb() -> None:
 
 
 def test_environment_size_counts_json_bytes_and_estimates_tokens() -> None:
-    size = contract.environment_size({"A": "x\ny"})
+    size = client.environment_size({"A": "x\ny"})
     assert size.known_bytes == len('{"A":"x\\ny"}')
     assert size.estimated_bytes == size.known_bytes
     stack = new_stack()
     token = cdk.Token.as_string(cdk.Fn.ref("Something"))
-    size = contract.environment_size(
+    size = client.environment_size(
         {"PEM": token, "URL": f"http://{stack.region}"},
-        pem_tokens=[contract.estimated_pem_bytes(None)],
+        pem_tokens=[client.estimated_pem_bytes(None)],
     )
     assert size.token_count == 1
-    assert size.estimated_bytes == size.known_bytes + contract.ESTIMATED_PEM_TOKEN_BYTES
+    assert size.estimated_bytes == size.known_bytes + client.ESTIMATED_PEM_TOKEN_BYTES
 
 
 @pytest.mark.parametrize(
