@@ -16,6 +16,9 @@ from typing import TypeVar
 
 import aws_cdk as cdk
 from aws_cdk import aws_certificatemanager as acm
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_route53 as route53
@@ -25,7 +28,7 @@ from . import _ocsp_client as client
 from . import _preauth_function as contract
 from ._domain_config import check_certificates, check_domain_name, check_domain_settings
 from ._ocsp_client import EnvironmentSize, OcspClientOptions
-from ._ocsp_function import FunctionOptions
+from ._ocsp_function import FunctionOptions, check_alarm_actions
 from ._types import (
     DomainApplicationProtocol,
     DomainAuthenticationType,
@@ -65,6 +68,8 @@ class DomainProps:
     hosted_zone: route53.IHostedZone | None
     record_ttl: cdk.Duration
     responder_errors_alarm_threshold: int
+    alarm_actions: Sequence[cloudwatch.IAlarmAction]
+    ok_actions: Sequence[cloudwatch.IAlarmAction]
 
     @property
     def fail_mode(self) -> OcspFailMode:
@@ -94,6 +99,8 @@ def resolve(
     ocsp: OcspClientOptions,
     acknowledge_fail_open: bool,
     function: FunctionOptions,
+    alarm_actions: Sequence[cloudwatch.IAlarmAction],
+    ok_actions: Sequence[cloudwatch.IAlarmAction],
     hosted_zone: route53.IHostedZone | None,
     record_ttl: cdk.Duration | None,
     responder_errors_alarm_threshold: int,
@@ -132,6 +139,8 @@ def resolve(
     )
     _check_authorizer(problems, authentication, custom_authorizer_name)
     function.check(problems)
+    check_alarm_actions(problems, "alarm_actions", alarm_actions)
+    check_alarm_actions(problems, "ok_actions", ok_actions)
     problems.require(
         _is_int(responder_errors_alarm_threshold) and responder_errors_alarm_threshold >= 1,
         "responder_errors_alarm_threshold",
@@ -177,6 +186,8 @@ def resolve(
         hosted_zone=hosted_zone,
         record_ttl=record_ttl or cdk.Duration.minutes(5),
         responder_errors_alarm_threshold=responder_errors_alarm_threshold,
+        alarm_actions=tuple(alarm_actions),
+        ok_actions=tuple(ok_actions),
     )
 
 
@@ -225,6 +236,10 @@ def function_options(
     tracing: bool,
     reserved_concurrent_executions: int | None,
     provisioned_concurrent_executions: int | None,
+    vpc: ec2.IVpc | None,
+    vpc_subnets: ec2.SubnetSelection | None,
+    security_groups: Sequence[ec2.ISecurityGroup],
+    log_encryption_key: kms.IKey | None,
 ) -> FunctionOptions:
     """The pre-auth function's Lambda props with the construct's defaults."""
     return FunctionOptions(
@@ -235,6 +250,10 @@ def function_options(
         tracing=tracing,
         reserved_concurrent_executions=reserved_concurrent_executions,
         provisioned_concurrent_executions=provisioned_concurrent_executions,
+        vpc=vpc,
+        vpc_subnets=vpc_subnets,
+        security_groups=security_groups,
+        log_encryption_key=log_encryption_key,
     )
 
 

@@ -14,13 +14,33 @@ from dataclasses import dataclass
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from ._bundling import lambda_code
-from ._validation import Problems, acknowledge
+from ._validation import Problems, acknowledge, implements, warn
+
+#: What a function in a VPC needs to manage its network interfaces (the actions of AWS's
+#: ``AWSLambdaVPCAccessExecutionRole``; they support no resource-level permissions).
+VPC_ACTIONS = (
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+)
+#: What CloudWatch Logs needs of a customer managed key that encrypts a log group.
+LOGS_KEY_ACTIONS = (
+    "kms:Encrypt*",
+    "kms:Decrypt*",
+    "kms:ReEncrypt*",
+    "kms:GenerateDataKey*",
+    "kms:Describe*",
+)
 
 #: The Lambda runtime: the latest Python that aws-cdk-lib offers. The Lambda code itself runs on
 #: Python 3.11 and later (the tests run it on the interpreter of the checkout).
@@ -50,6 +70,12 @@ class FunctionOptions:
     :param reserved_concurrent_executions: ``None``: unreserved.
     :param provisioned_concurrent_executions: when set, an alias ``live`` with this provisioned
         concurrency is what gets invoked.
+    :param vpc: place the function in this VPC (it then needs a route to its responders, e.g.
+        a NAT gateway or VPC endpoints). ``None``: not in a VPC.
+    :param vpc_subnets: which subnets of ``vpc``. ``None``: the VPC's private subnets.
+    :param security_groups: of the function in ``vpc``. Empty: one is created (egress only).
+    :param log_encryption_key: a customer managed KMS key for the function's log group.
+        ``None``: CloudWatch Logs' own encryption.
     """
 
     architecture: lambda_.Architecture
@@ -59,6 +85,10 @@ class FunctionOptions:
     tracing: bool
     reserved_concurrent_executions: int | None = None
     provisioned_concurrent_executions: int | None = None
+    vpc: ec2.IVpc | None = None
+    vpc_subnets: ec2.SubnetSelection | None = None
+    security_groups: Sequence[ec2.ISecurityGroup] = ()
+    log_encryption_key: kms.IKey | None = None
 
     def check(self, problems: Problems) -> None:
         """Record every value Lambda would refuse (the timeout is checked with the OCSP
@@ -93,6 +123,30 @@ class FunctionOptions:
                     f"at most reserved_concurrent_executions ({reserved})",
                     provisioned,
                 )
+        self._check_placement(problems)
+
+    def _check_placement(self, problems: Problems) -> None:
+        if self.vpc is not None and not implements(self.vpc, ec2.IVpc):
+            problems.add("vpc", "an ec2.IVpc", type(self.vpc).__name__)
+        if self.vpc is None:
+            for keyword, value in (
+                ("vpc_subnets", self.vpc_subnets),
+                ("security_groups", list(self.security_groups) or None),
+            ):
+                if value is not None:
+                    problems.add(keyword, "omitted unless vpc is set", value, "set vpc too")
+        if self.vpc_subnets is not None and not isinstance(self.vpc_subnets, ec2.SubnetSelection):
+            problems.add("vpc_subnets", "an ec2.SubnetSelection", type(self.vpc_subnets).__name__)
+        if isinstance(self.security_groups, str | bytes) or not all(
+            implements(group, ec2.ISecurityGroup) for group in self.security_groups
+        ):
+            problems.add(
+                "security_groups", "a list of ec2.ISecurityGroup", repr(self.security_groups)
+            )
+        if self.log_encryption_key is not None and not implements(
+            self.log_encryption_key, kms.IKey
+        ):
+            problems.add("log_encryption_key", "a kms.IKey", type(self.log_encryption_key).__name__)
 
 
 @dataclass(frozen=True)
@@ -130,7 +184,14 @@ class OcspFunction:
         options: FunctionOptions,
     ) -> None:
         self.options = options
-        self.log_group = logs.LogGroup(scope, "LogGroup", retention=options.log_retention)
+        self.log_group = logs.LogGroup(
+            scope,
+            "LogGroup",
+            retention=options.log_retention,
+            encryption_key=options.log_encryption_key,
+        )
+        if options.log_encryption_key is not None:
+            self._allow_logs_to_use(scope, options.log_encryption_key)
         self.role = iam.Role(
             scope,
             "ServiceRole",
@@ -159,7 +220,13 @@ class OcspFunction:
             tracing=lambda_.Tracing.ACTIVE if options.tracing else lambda_.Tracing.DISABLED,
             reserved_concurrent_executions=options.reserved_concurrent_executions,
             environment=dict(environment),
+            vpc=options.vpc,
+            vpc_subnets=options.vpc_subnets,
+            security_groups=list(options.security_groups) or None,
         )
+        if options.vpc is not None:
+            # CDK adds VPC permissions only to roles it creates itself.
+            self.role.add_to_policy(iam.PolicyStatement(actions=list(VPC_ACTIONS), resources=["*"]))
         self._acknowledge_findings(synchronous_caller)
         self.alias: lambda_.Alias | None = None
         self.invoked: lambda_.IFunction = self.function
@@ -176,13 +243,28 @@ class OcspFunction:
     def _acknowledge_findings(self, synchronous_caller: str) -> None:
         """cdk-nag findings on the function that are deliberate, each on the narrowest node."""
         policy = self.role.node.try_find_child("DefaultPolicy")
-        if self.options.tracing and policy is not None:
+        wildcards = [
+            text
+            for wanted, text in (
+                (
+                    self.options.tracing,
+                    "xray:PutTraceSegments and xray:PutTelemetryRecords support no "
+                    "resource-level permissions (added by CDK for active tracing)",
+                ),
+                (
+                    self.options.vpc is not None,
+                    "the network-interface actions a function in a VPC needs support no "
+                    "resource-level permissions (those of AWSLambdaVPCAccessExecutionRole)",
+                ),
+            )
+            if wanted
+        ]
+        if wildcards and policy is not None:
             acknowledge(
                 policy.node.find_child("Resource"),
                 "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
-                "xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level "
-                "permissions (added by CDK for active tracing); the log statement is scoped to "
-                "the function's own log group",
+                "; ".join(wildcards)
+                + "; the log statement is scoped to the function's own log group",
             )
         cfn_function = self.function.node.find_child("Resource")
         acknowledge(
@@ -197,6 +279,39 @@ class OcspFunction:
                 "Serverless::Serverless-LambdaTracing",
                 "X-Ray tracing was switched off explicitly (tracing=False); the handler's JSON "
                 "decision log and EMF metrics still record every check",
+            )
+
+    @staticmethod
+    def _allow_logs_to_use(scope: Construct, key: kms.IKey) -> None:
+        """CloudWatch Logs of this Region may use ``key`` for this account's log groups; a key
+        imported from elsewhere keeps its own policy, so that must allow it (a warning says so)."""
+        stack = cdk.Stack.of(scope)
+        added = key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchLogsEncryptsLogGroups",
+                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+                actions=list(LOGS_KEY_ACTIONS),
+                resources=["*"],
+                conditions={
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": stack.format_arn(
+                            service="logs",
+                            resource="log-group",
+                            resource_name="*",
+                            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    }
+                },
+            )
+        )
+        if not added.statement_added:
+            warn(
+                scope,
+                "logEncryptionKeyPolicy",
+                "log_encryption_key is an imported key whose policy this stack cannot change: "
+                f"it must allow logs.{stack.region}.amazonaws.com to use it "
+                f"({', '.join(LOGS_KEY_ACTIONS)}) for this account's log groups, or the log "
+                "group cannot be created.",
             )
 
     # -- metrics of the function itself ---------------------------------------------------------
@@ -244,9 +359,11 @@ def create_alarms(
     scope: Construct,
     specs: Sequence[AlarmSpec],
     *,
-    alarm_action: cloudwatch.IAlarmAction | None = None,
+    alarm_actions: Sequence[cloudwatch.IAlarmAction] = (),
+    ok_actions: Sequence[cloudwatch.IAlarmAction] = (),
 ) -> tuple[cloudwatch.Alarm, ...]:
-    """One alarm per spec in ``scope`` (>= threshold over one period, missing data is fine)."""
+    """One alarm per spec in ``scope`` (>= threshold over one period, missing data is fine),
+    each with every one of ``alarm_actions`` (ALARM) and ``ok_actions`` (back to OK)."""
     alarms = tuple(
         cloudwatch.Alarm(
             scope,
@@ -260,7 +377,19 @@ def create_alarms(
         )
         for spec in specs
     )
-    if alarm_action is not None:
-        for alarm in alarms:
-            alarm.add_alarm_action(alarm_action)
+    for alarm in alarms:
+        if alarm_actions:
+            alarm.add_alarm_action(*alarm_actions)
+        if ok_actions:
+            alarm.add_ok_action(*ok_actions)
     return alarms
+
+
+def check_alarm_actions(problems: Problems, keyword: str, actions: object) -> None:
+    """``actions`` must be a list of ``cloudwatch.IAlarmAction``."""
+    if isinstance(actions, str | bytes) or not isinstance(actions, Sequence):
+        problems.add(keyword, "a list of cloudwatch.IAlarmAction", type(actions).__name__)
+        return
+    for index, action in enumerate(actions):
+        if not implements(action, cloudwatch.IAlarmAction):
+            problems.add(f"{keyword}[{index}]", "a cloudwatch.IAlarmAction", type(action).__name__)

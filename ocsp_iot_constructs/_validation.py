@@ -114,3 +114,25 @@ def is_dns_name(name: str) -> bool:
     """A fully qualified DNS name such as ``ocsp.example.com``: two or more labels of letters,
     digits and '-' (not at either end), at most 253 characters, no trailing dot."""
     return len(name) <= MAX_DNS_NAME_CHARS and DNS_NAME.fullmatch(name) is not None
+
+
+def implements(value: object, interface: type) -> bool:
+    """Does ``value`` implement the jsii interface ``interface`` (e.g. ``ec2.IVpc``)?
+
+    jsii interfaces are protocols that ``isinstance`` cannot check: a class declares them with
+    ``@jsii.implements`` (``__jsii_ifaces__``), and a resource returned from the JavaScript side
+    (an imported one, for instance) is an instance of the interface's proxy class, or a dynamic
+    proxy over several of them (``_delegates``).
+    """
+    declared = [
+        iface for cls in type(value).__mro__ for iface in getattr(cls, "__jsii_ifaces__", ())
+    ]
+    # An interface's protocol bases are its parent interfaces (IVpc extends IResource).
+    if any(interface is iface or interface in iface.__mro__ for iface in declared):
+        return True
+    make_proxy = getattr(interface, "__jsii_proxy_class__", None)
+    proxy = make_proxy() if callable(make_proxy) else None
+    if not isinstance(proxy, type):
+        return False
+    delegates = vars(value).get("_delegates", ()) if hasattr(value, "__dict__") else ()
+    return isinstance(value, proxy) or any(isinstance(d, proxy) for d in delegates)

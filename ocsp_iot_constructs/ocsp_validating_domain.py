@@ -29,8 +29,10 @@ from collections.abc import Mapping, Sequence
 import aws_cdk as cdk
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_iot as iot
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_route53 as route53
@@ -39,7 +41,8 @@ from constructs import Construct
 from . import _domain_config, _domain_props
 from . import _preauth_function as contract
 from ._ocsp_client import OcspClientOptions
-from ._ocsp_function import METRIC_PERIOD, AlarmSpec, OcspFunction, create_alarms
+from ._ocsp_function import AlarmSpec, OcspFunction, create_alarms
+from ._preauth_metrics import PreAuthMetrics
 from ._types import (
     DomainApplicationProtocol,
     DomainAuthenticationType,
@@ -63,7 +66,7 @@ __all__ = [
 ]
 
 
-class OcspValidatingDomain(Construct):
+class OcspValidatingDomain(PreAuthMetrics, Construct):
     """An IoT Core custom domain that checks each device certificate with OCSP on connect.
 
     Creates:
@@ -117,9 +120,15 @@ class OcspValidatingDomain(Construct):
         tracing: bool = True,
         reserved_concurrent_executions: int | None = None,
         provisioned_concurrent_executions: int | None = None,
+        vpc: ec2.IVpc | None = None,
+        vpc_subnets: ec2.SubnetSelection | None = None,
+        security_groups: Sequence[ec2.ISecurityGroup] = (),
+        log_encryption_key: kms.IKey | None = None,
         hosted_zone: route53.IHostedZone | None = None,
         record_ttl: cdk.Duration | None = None,
         alarms: bool = True,
+        alarm_actions: Sequence[cloudwatch.IAlarmAction] = (),
+        ok_actions: Sequence[cloudwatch.IAlarmAction] = (),
         alarm_action: cloudwatch.IAlarmAction | None = None,
         responder_errors_alarm_threshold: int = 5,
     ) -> None:
@@ -176,7 +185,19 @@ class OcspValidatingDomain(Construct):
         :param record_ttl: of the CNAME. Default: 5 minutes.
         :param alarms: create alarms on Lambda errors, throttles, duration near the timeout and
             responder errors. Default: true.
-        :param alarm_action: added to every alarm. Default: none.
+        :param vpc: place the pre-auth function in this VPC, e.g. to reach a private responder
+            (it then needs a route to every responder: a NAT gateway for AWS Private CA's public
+            one). Default: not in a VPC.
+        :param vpc_subnets: the subnets of ``vpc``. Default: its private subnets.
+        :param security_groups: of the function in ``vpc``. Default: one that only allows egress.
+        :param log_encryption_key: a customer managed KMS key for the function's log group; a
+            key of this stack gets a policy statement for CloudWatch Logs, an imported key must
+            already allow it (a warning says so). Default: CloudWatch Logs' own encryption.
+        :param alarm_actions: actions of every alarm when it goes to ALARM (e.g.
+            ``cloudwatch_actions.SnsAction(topic)``). Default: none.
+        :param ok_actions: actions of every alarm when it returns to OK. Default: none.
+        :param alarm_action: one more alarm action (kept for compatibility: use
+            ``alarm_actions``). Default: none.
         :param responder_errors_alarm_threshold: responder errors per 5 minutes that raise the
             alarm. Default: 5.
         """
@@ -219,7 +240,15 @@ class OcspValidatingDomain(Construct):
                 tracing=tracing,
                 reserved_concurrent_executions=reserved_concurrent_executions,
                 provisioned_concurrent_executions=provisioned_concurrent_executions,
+                vpc=vpc,
+                vpc_subnets=vpc_subnets,
+                security_groups=security_groups,
+                log_encryption_key=log_encryption_key,
             ),
+            alarm_actions=(
+                alarm_actions if alarm_action is None else [*alarm_actions, alarm_action]
+            ),
+            ok_actions=ok_actions,
             hosted_zone=hosted_zone,
             record_ttl=record_ttl,
             responder_errors_alarm_threshold=responder_errors_alarm_threshold,
@@ -317,7 +346,8 @@ class OcspValidatingDomain(Construct):
                         "(devices are denied, or allowed in fail-open mode).",
                     ),
                 ],
-                alarm_action=alarm_action,
+                alarm_actions=props.alarm_actions,
+                ok_actions=props.ok_actions,
             )
 
         for key, value in props.tags.items():
@@ -333,112 +363,3 @@ class OcspValidatingDomain(Construct):
             default_authorizer_name=props.custom_authorizer_name,
             allow_authorizer_override=props.allow_authorizer_override,
         )
-
-    # Metrics -------------------------------------------------------------------------------
-
-    def metric(
-        self,
-        metric_name: str,
-        *,
-        dimensions: Mapping[str, str] | None = None,
-        statistic: str = "Sum",
-        period: cdk.Duration | None = None,
-    ) -> cloudwatch.Metric:
-        """A metric the handler emits (namespace ``OcspIot/PreAuth``, dimension
-        ``FunctionName`` plus ``dimensions``)."""
-        if metric_name not in contract.METRIC_NAMES:
-            allowed = ", ".join(contract.METRIC_NAMES)
-            msg = f"metric_name must be one of {allowed}, got {metric_name!r}"
-            raise ValueError(msg)
-        return cloudwatch.Metric(
-            namespace=contract.NAMESPACE,
-            metric_name=metric_name,
-            dimensions_map={
-                contract.DIMENSION_FUNCTION_NAME: self.function.function_name,
-                **(dimensions or {}),
-            },
-            statistic=statistic,
-            period=period or METRIC_PERIOD,
-        )
-
-    def metric_decisions(
-        self, *, verdict: str | None = None, reason: str | None = None
-    ) -> cloudwatch.Metric:
-        """Decisions, by ``verdict`` (``ALLOW``/``DENY``) or by ``reason`` (not both: the
-        handler emits the two dimension sets separately)."""
-        if verdict is not None and reason is not None:
-            msg = "metric_decisions takes verdict or reason, not both (no such dimension set)"
-            raise ValueError(msg)
-        if verdict is not None and verdict not in contract.VERDICTS:
-            msg = f"verdict must be one of {', '.join(contract.VERDICTS)}, got {verdict!r}"
-            raise ValueError(msg)
-        if reason is not None and reason not in contract.REASONS:
-            msg = f"reason must be one of {', '.join(contract.REASONS)}, got {reason!r}"
-            raise ValueError(msg)
-        dimensions: dict[str, str] = {}
-        if verdict is not None:
-            dimensions[contract.DIMENSION_VERDICT] = verdict
-        if reason is not None:
-            dimensions[contract.DIMENSION_REASON] = reason
-        return self.metric(contract.DECISIONS, dimensions=dimensions)
-
-    def metric_allowed(self) -> cloudwatch.Metric:
-        """Connections allowed (``Verdict=ALLOW``)."""
-        return self.metric_decisions(verdict="ALLOW")
-
-    def metric_denied(self) -> cloudwatch.Metric:
-        """Connections denied (``Verdict=DENY``)."""
-        return self.metric_decisions(verdict="DENY")
-
-    def metric_revoked(self) -> cloudwatch.Metric:
-        """Connections denied because the certificate is revoked (``Reason=REVOKED``)."""
-        return self.metric_decisions(reason="REVOKED")
-
-    def metric_fail_open(self) -> cloudwatch.Metric:
-        """Connections allowed only because the responder was unreachable (fail open)."""
-        return self.metric_decisions(reason="FAIL_OPEN")
-
-    def metric_responder_unavailable(self) -> cloudwatch.Metric:
-        """Connections denied because the responder was unreachable (fail closed)."""
-        return self.metric_decisions(reason="RESPONDER_UNAVAILABLE")
-
-    def metric_cache_hits(self) -> cloudwatch.Metric:
-        """Decisions answered from the OCSP cache."""
-        return self.metric(contract.CACHE_HITS)
-
-    def metric_responder_requests(self) -> cloudwatch.Metric:
-        """Requests sent to OCSP responders."""
-        return self.metric(contract.RESPONDER_REQUESTS)
-
-    def metric_responder_errors(self) -> cloudwatch.Metric:
-        """Responder requests that failed (unreachable, timeout, HTTP error, tryLater)."""
-        return self.metric(contract.RESPONDER_ERRORS)
-
-    def metric_responder_latency(self, *, statistic: str = "p99") -> cloudwatch.Metric:
-        """Latency of responder requests, milliseconds."""
-        return self.metric(contract.RESPONDER_LATENCY, statistic=statistic)
-
-    def metric_handler_latency(self, *, statistic: str = "p99") -> cloudwatch.Metric:
-        """Latency of the whole check as the handler measures it, milliseconds."""
-        return self.metric(contract.HANDLER_LATENCY, statistic=statistic)
-
-    def metric_errors(self) -> cloudwatch.Metric:
-        """Lambda errors of the pre-auth function (each one denies a connection)."""
-        return self._function_parts.metric_errors()
-
-    def metric_throttles(self) -> cloudwatch.Metric:
-        """Lambda throttles of the pre-auth function (each one denies a connection)."""
-        return self._function_parts.metric_throttles()
-
-    def metric_duration(self, *, statistic: str = "p99") -> cloudwatch.Metric:
-        """Lambda duration of the pre-auth function, milliseconds."""
-        return self._function_parts.metric_duration(statistic=statistic)
-
-    def metric_invocations(self) -> cloudwatch.Metric:
-        """Lambda invocations (one per connection attempt)."""
-        return self._function_parts.metric_invocations()
-
-    def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Allow ``grantee`` to invoke the pre-auth check (what IoT calls), e.g. for a smoke
-        test. Grants ``lambda:InvokeFunction``."""
-        return self.callback_function.grant_invoke(grantee)

@@ -12,7 +12,9 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_sns as sns
@@ -489,6 +491,121 @@ def test_alarms_off_and_alarm_action() -> None:
     assert [a["Properties"]["AlarmActions"] for a in alarms.values()] == [[{"Ref": topic_id}]] * 4
 
 
+def test_alarm_and_ok_actions_are_lists() -> None:
+    stack = new_stack()
+    paging, tickets, recovered = (sns.Topic(stack, name) for name in ("Paging", "Tickets", "Ok"))
+    make_domain(
+        stack,
+        alarm_actions=[cw_actions.SnsAction(paging), cw_actions.SnsAction(tickets)],
+        ok_actions=[cw_actions.SnsAction(recovered)],
+    )
+    alarms = template_of(stack).find_resources("AWS::CloudWatch::Alarm")
+    ids = [logical_id_of(stack, t.node.default_child) for t in (paging, tickets, recovered)]
+    assert len(alarms) == 4
+    for alarm in alarms.values():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": ids[0]}, {"Ref": ids[1]}]
+        assert alarm["Properties"]["OKActions"] == [{"Ref": ids[2]}]
+
+
+def test_function_in_a_vpc_gets_only_what_eni_management_needs() -> None:
+    stack = new_stack()
+    vpc = ec2.Vpc(stack, "Vpc", max_azs=2, nat_gateways=1)
+    group = ec2.SecurityGroup(stack, "Group", vpc=vpc, allow_all_outbound=True)
+    domain = make_domain(
+        stack,
+        vpc=vpc,
+        vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+        security_groups=[group],
+    )
+    template = template_of(stack)
+    resources = template.to_json()["Resources"]
+    function = resources[logical_id_of(stack, domain.function.node.default_child)]
+    assert function["Properties"]["VpcConfig"] == {
+        "SecurityGroupIds": [
+            {"Fn::GetAtt": [logical_id_of(stack, group.node.default_child), "GroupId"]}
+        ],
+        "SubnetIds": [
+            {"Ref": logical_id_of(stack, subnet.node.default_child)}
+            for subnet in vpc.private_subnets
+        ],
+    }
+    policy = resources[
+        logical_id_of(stack, domain.role.node.find_child("DefaultPolicy").node.default_child)
+    ]
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    # the wildcard statement holds exactly the ENI actions (and X-Ray's, merged by CDK)
+    wildcard = [s for s in statements if s["Resource"] == "*"]
+    assert wildcard == [
+        {
+            "Action": [
+                "ec2:AssignPrivateIpAddresses",
+                "ec2:CreateNetworkInterface",
+                "ec2:DeleteNetworkInterface",
+                "ec2:DescribeNetworkInterfaces",
+                "ec2:UnassignPrivateIpAddresses",
+                "xray:PutTelemetryRecords",
+                "xray:PutTraceSegments",
+            ],
+            "Effect": "Allow",
+            "Resource": "*",
+        }
+    ]
+    assert len(statements) == 2  # and the log statement on the function's own log group
+    role_id = logical_id_of(stack, domain.role.node.default_child)
+    assert "ManagedPolicyArns" not in resources[role_id]["Properties"]
+
+
+def test_log_group_encrypted_with_a_key_of_the_stack() -> None:
+    stack = new_stack()
+    key = kms.Key(stack, "LogKey", enable_key_rotation=True)
+    make_domain(stack, log_encryption_key=key)
+    template = template_of(stack)
+    key_id = logical_id_of(stack, key.node.default_child)
+    _, log_group = only(template, "AWS::Logs::LogGroup")
+    assert log_group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    _, key_resource = only(template, "AWS::KMS::Key")
+    logs_statement = next(
+        s
+        for s in key_resource["Properties"]["KeyPolicy"]["Statement"]
+        if s.get("Sid") == "CloudWatchLogsEncryptsLogGroups"
+    )
+    assert logs_statement["Principal"] == {"Service": f"logs.{REGION}.amazonaws.com"}
+    assert logs_statement["Condition"] == {
+        "ArnLike": {
+            "kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:*"
+        }
+    }
+    assert Annotations.from_stack(stack).find_warning("*", Match.any_value()) == []
+
+
+def test_an_imported_log_key_warns_that_its_policy_must_allow_logs() -> None:
+    stack = new_stack()
+    key = kms.Key.from_key_arn(
+        stack,
+        "Imported",
+        f"arn:aws:kms:{REGION}:{ACCOUNT}:key/12345678-1234-1234-1234-123456789012",
+    )
+    make_domain(stack, log_encryption_key=key)
+    Annotations.from_stack(stack).has_warning(
+        "/Stack/Domain", Match.string_like_regexp("must allow logs.eu-west-1.amazonaws.com")
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"vpc_subnets": ec2.SubnetSelection()}, "vpc_subnets must be omitted unless vpc is set"),
+        ({"alarm_actions": "arn:aws:sns:x"}, "alarm_actions must be a list of"),
+        ({"ok_actions": ["arn:aws:sns:x"]}, r"ok_actions\[0\] must be a cloudwatch.IAlarmAction"),
+        ({"log_encryption_key": "alias/logs"}, "log_encryption_key must be a kms.IKey, got 'str'"),
+        ({"vpc": "vpc-123"}, "vpc must be an ec2.IVpc, got 'str'"),
+    ],
+)
+def test_fails_on_bad_placement_or_actions(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(PropsError, match=message):
+        make_domain(new_stack(), **overrides)
+
+
 def test_metrics(default_domain: Any) -> None:
     stack, domain, _ = default_domain
     function_name = stack.resolve(domain.function.function_name)
@@ -876,6 +993,25 @@ def test_cdk_nag_and_cfn_lint_are_clean(overrides: dict[str, Any]) -> None:
     )
     make_domain(stack, hosted_zone=zone, trusted_cas=[OcspPrivateCa(stack, "Ca")], **overrides)
     # raises RuntimeError("ValidationFailed: ...") on any unacknowledged finding
+    template = app.synth().get_stack_by_name("Stack").template
+    assert cfn_lint_errors(template) == []
+
+
+def test_cdk_nag_and_cfn_lint_are_clean_in_a_vpc_with_an_encrypted_log_group() -> None:
+    """The VPC placement's ENI statement and the log key's policy add no unacknowledged
+    finding (the VPC is imported: a team places the function in its own)."""
+    app = new_app()
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
+    stack = new_stack(app)
+    vpc = ec2.Vpc.from_vpc_attributes(
+        stack,
+        "Vpc",
+        vpc_id="vpc-0123456789abcdef0",
+        availability_zones=[f"{REGION}a", f"{REGION}b"],
+        private_subnet_ids=["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
+    )
+    key = kms.Key(stack, "LogKey", enable_key_rotation=True)
+    make_domain(stack, vpc=vpc, log_encryption_key=key, tracing=False)
     template = app.synth().get_stack_by_name("Stack").template
     assert cfn_lint_errors(template) == []
 
