@@ -76,7 +76,7 @@ LAMBDA_SOURCE_DIR = _ensure_importable()
 
 # The Lambda's own core, re-exported for the rest of ``ocsp_iot`` (imported after the path fix).
 from ocsp_core.certid import HASHES, CertId, HashName  # noqa: E402
-from ocsp_core.ocsp import Answer, build_request, verify_response  # noqa: E402
+from ocsp_core.ocsp import Answer, build_request, responder_key_hash, verify_response  # noqa: E402
 from ocsp_core.reasons import Rejection  # noqa: E402
 from ocsp_core.settings import ConfigError, normalize_url  # noqa: E402
 
@@ -96,6 +96,7 @@ __all__ = [
     "check_preauth_environment",
     "lambda_source_dir",
     "normalize_url",
+    "responder_key_hash",
     "verify_response",
 ]
 

@@ -55,6 +55,7 @@ from ocsp_iot._lambda import (
     call_preauth,
     check_preauth_environment,
 )
+from ocsp_iot._net import wait_for
 from ocsp_iot.device import PrivateKey, key_matches
 from ocsp_iot.local.staple import DEFAULT_REFRESH_SECONDS, StapleRefresher, StapleSource
 
@@ -205,11 +206,13 @@ class LocalEndpoint:
         self.on_connection = on_connection
         self.lambda_timeout_seconds = lambda_timeout_seconds
         try:
+            self._environment = PreauthEnvironment(preauth_env)
             check_preauth_environment(preauth_env)
+        except ValueError as exc:
+            raise EndpointError(str(exc)) from exc
         except ConfigError as exc:
             msg = "the pre-auth handler's environment is invalid: " + "; ".join(exc.problems)
             raise EndpointError(msg) from exc
-        self._environment = PreauthEnvironment(preauth_env)
         self.staples: StapleRefresher | None = None
         if staple_source is not None:
             if not chain:
@@ -275,6 +278,11 @@ class LocalEndpoint:
     @property
     def address(self) -> tuple[str, int]:
         return (self.host, self.port)
+
+    def open_connections(self) -> int:
+        """Client connections being served right now (handshaking, deciding or relaying)."""
+        with self._lock:
+            return len(self._threads)
 
     def stats(self) -> Counter[str]:
         """Connections by :class:`Outcome`, plus ``broker_connections`` opened."""
@@ -597,9 +605,9 @@ class LocalEndpoint:
             try:
                 conn.do_handshake()
             except SSL.WantReadError:
-                _wait(sock, select.POLLIN, deadline)
+                wait_for(sock, select.POLLIN, deadline)
             except SSL.WantWriteError:
-                _wait(sock, select.POLLOUT, deadline)
+                wait_for(sock, select.POLLOUT, deadline)
             else:
                 return
 
@@ -607,22 +615,10 @@ class LocalEndpoint:
 # -- socket helpers --------------------------------------------------------------------------
 
 
-def _wait(sock: socket.socket, events: int, deadline: float) -> None:
-    """Wait for ``events`` on ``sock`` until the monotonic ``deadline``; ``TimeoutError`` then.
-    (``poll``, not ``select``: no FD_SETSIZE limit with hundreds of connections.)"""
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise TimeoutError
-    poller = select.poll()
-    poller.register(sock, events)
-    if not poller.poll(left * 1000):
-        raise TimeoutError
-
-
 def _recv_exact(sock: socket.socket, n: int, deadline: float, *, peek: bool = False) -> bytes:
     data = b""
     while len(data) < n:
-        _wait(sock, select.POLLIN, deadline)
+        wait_for(sock, select.POLLIN, deadline)
         try:
             chunk = sock.recv(n - len(data), socket.MSG_PEEK if peek else 0)
         except BlockingIOError:
@@ -638,7 +634,7 @@ def _recv_exact(sock: socket.socket, n: int, deadline: float, *, peek: bool = Fa
 
 def _send_all(sock: socket.socket, data: bytes, deadline: float) -> None:
     while data:
-        _wait(sock, select.POLLOUT, deadline)
+        wait_for(sock, select.POLLOUT, deadline)
         try:
             data = data[sock.send(data) :]
         except BlockingIOError:
@@ -659,7 +655,7 @@ def _drain_and_close(sock: socket.socket, linger: float = CLOSE_LINGER_SECONDS) 
         sock.shutdown(socket.SHUT_WR)
         deadline = time.monotonic() + linger
         while True:
-            _wait(sock, select.POLLIN, deadline)
+            wait_for(sock, select.POLLIN, deadline)
             try:
                 if not sock.recv(65_536):
                     return
