@@ -85,7 +85,10 @@ def _cmd_probe(args: argparse.Namespace) -> int:
         client_id=args.client_id,
         require_staple=args.require_staple,
     )
-    code = ExitCode.OK if report.ok() else ExitCode.REFUSED
+    if report.unreachable:
+        code = ExitCode.UNREACHABLE
+    else:
+        code = ExitCode.OK if report.ok() else ExitCode.REFUSED
     return _emit(args, report.as_json(), report.as_text(), code)
 
 

@@ -20,12 +20,14 @@ import select
 import socket
 import time
 import uuid
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509 import verification
 
 from ocsp_iot._mqtt import CONNACK_CODES, DISCONNECT, connect_packet, parse_connack
@@ -104,12 +106,15 @@ def _describe(cert: x509.Certificate, now: dt.datetime) -> dict[str, Any]:
     }
 
 
-def _trust_roots(ca_path: Path | None) -> tuple[list[x509.Certificate], str]:
-    if ca_path is not None:
-        return read_certificates(ca_path, what="CA certificate"), str(ca_path)
+PUBLIC_ROOTS = "public roots (certifi)"
+
+
+def _public_roots() -> list[x509.Certificate]:
     import certifi  # noqa: PLC0415 - requests' dependency; only needed without --ca
 
-    return read_certificates(Path(certifi.where()), what="public roots"), "public roots (certifi)"
+    with warnings.catch_warnings():  # a few public roots predate RFC 5280's serial rules
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        return read_certificates(Path(certifi.where()), what="public roots")
 
 
 def _verify_chain(
@@ -154,6 +159,8 @@ class ProbeReport:
     mqtt: dict[str, Any] | None = None
     client_certificate: str | None = None
     require_staple: bool = False
+    #: TCP connected, but the server never completed a handshake (exit code 3).
+    unreachable: bool = False
 
     @property
     def staple_ok(self) -> bool:
@@ -179,6 +186,7 @@ class ProbeReport:
             },
             "staple": self.staple,
             "accepted": self.accepted,
+            "unreachable": self.unreachable,
             "connection": self.connection_detail,
             "mqtt": self.mqtt,
         }
@@ -326,7 +334,8 @@ def run_probe(
     if key_path is not None and cert_path is None:
         raise InputError("--key needs --cert")
     device = load_device(cert_path, key=key_path, need_key=True) if cert_path else None
-    roots, trust = _trust_roots(ca_path)
+    roots = read_certificates(ca_path, what="CA certificate") if ca_path else []
+    trust = str(ca_path) if ca_path else PUBLIC_ROOTS
     name = server_name if server_name is not None else (None if _is_ip(host) else host)
     report = ProbeReport(
         host=host, port=port, server_name=name, trust=trust, require_staple=require_staple
@@ -350,6 +359,8 @@ def run_probe(
     chain = conn.get_peer_cert_chain(as_cryptography=True) or []
     report.chain = [_describe(c, now) for c in chain]
     if chain:
+        if ca_path is None:
+            roots = _public_roots()
         report.chain_verified, report.chain_detail = _verify_chain(chain, roots, name, now)
         report.staple = _staple_summary(staple, chain, roots, now)
     return report
@@ -363,7 +374,8 @@ def _exchange(
         client.handshake()
     except TimeoutError:
         report.handshake_error = "no complete handshake within the timeout"
-        report.connection_detail = "the handshake did not finish in time"
+        report.connection_detail = "the server did not complete a TLS handshake in time"
+        report.unreachable = True
         return
     except (ssl.Error, OSError) as exc:
         report.handshake_error = _ssl_error_text(exc)
