@@ -255,4 +255,6 @@ def call_preauth(event: Mapping[str, Any], context: LambdaContext | None = None)
     record, other = _decision_line(out.getvalue())
     if other:
         sys.stdout.write(other)
-    return PreauthResult(allowed=answer.get("isAuthenticated") is True, record=record, seconds=seconds)
+    return PreauthResult(
+        allowed=answer.get("isAuthenticated") is True, record=record, seconds=seconds
+    )

@@ -26,7 +26,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID
 
 from ocsp_iot import _lambda
 from ocsp_iot._progress import progress
-from ocsp_iot.device import Device, load_device, read_certificates
+from ocsp_iot.device import Device, issued_by, load_device, read_certificates
 from ocsp_iot.errors import InputError
 
 #: The serverName the event carries (the handler does not judge it).
@@ -142,13 +142,7 @@ def parse_env_assignments(items: Sequence[str]) -> dict[str, str]:
 
 
 def _issuer_of(cert: x509.Certificate, cas: Sequence[x509.Certificate]) -> x509.Certificate | None:
-    for ca in cas:
-        try:
-            cert.verify_directly_issued_by(ca)
-        except Exception:  # wrong name, wrong key, unsupported algorithm: not this one
-            continue
-        return ca
-    return None
+    return next((ca for ca in cas if issued_by(cert, ca)), None)
 
 
 def _signer_name(data: bytes, role: str, issuer: x509.Certificate) -> str:
@@ -191,9 +185,7 @@ def summarise_answer(
     data: bytes, *, device: x509.Certificate, issuer: x509.Certificate, now: dt.datetime
 ) -> dict[str, Any]:
     """Verify ``data`` (a DER OCSPResponse about ``device``) with the Lambda's core."""
-    cert_id = _lambda.CertId.for_certificate(
-        device, issuer, _lambda.HASHES[_lambda.HashName.SHA1]
-    )
+    cert_id = _lambda.CertId.for_certificate(device, issuer, _lambda.HASHES[_lambda.HashName.SHA1])
     verified = _lambda.verify_response(
         data,
         cert_id=cert_id,

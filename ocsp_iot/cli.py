@@ -98,7 +98,7 @@ def _seconds(text: str) -> float:
     except ValueError:
         msg = f"must be a number of seconds, got {text!r}"
         raise argparse.ArgumentTypeError(msg) from None
-    if not 0 < value <= 3600:  # noqa: PLR2004 - an hour is more than any probe needs
+    if not 0 < value <= 3600:
         msg = f"must be above 0 and at most 3600, got {text!r}"
         raise argparse.ArgumentTypeError(msg)
     return value
@@ -191,8 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--wait",
         type=_seconds,
         default=1.0,
-        help="seconds the server must keep the connection open to count as accepted "
-        "(default: 1)",
+        help="seconds the server must keep the connection open to count as accepted (default: 1)",
     )
     probe.add_argument("--json", action="store_true", help="print one JSON object")
     probe.set_defaults(run=_cmd_probe)
@@ -208,7 +207,7 @@ def _fail(args: argparse.Namespace | None, message: str, code: ExitCode) -> int:
     return int(code)
 
 
-def run(argv: Sequence[str] | None = None) -> int:
+def run(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one exit per error kind
     """Parse ``argv`` and run the command; return the exit code (never raises, except
     ``SystemExit`` from argparse for ``--help`` and usage errors)."""
     parser = build_parser()

@@ -32,7 +32,10 @@ KEY_FILE = "device.key"
 MAX_FILE_BYTES = 1_048_576
 
 PrivateKey = (
-    ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey
+    ec.EllipticCurvePrivateKey
+    | rsa.RSAPrivateKey
+    | ed25519.Ed25519PrivateKey
+    | ed448.Ed448PrivateKey
 )
 
 
@@ -66,7 +69,9 @@ def _read(path: Path, what: str) -> bytes:
         raise InputError(f"{what} {path}: cannot be read ({exc.strerror or exc})") from exc
 
 
-def read_certificates(path: Path, *, what: str, allow_empty: bool = False) -> list[x509.Certificate]:
+def read_certificates(
+    path: Path, *, what: str, allow_empty: bool = False
+) -> list[x509.Certificate]:
     """Every certificate in a PEM file (or the one in a DER file), in file order."""
     data = _read(path, what)
     if b"-----BEGIN" in data:
@@ -115,6 +120,15 @@ def _public_der(key: object) -> bytes:
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return der
+
+
+def issued_by(cert: x509.Certificate, candidate: x509.Certificate) -> bool:
+    """Did ``candidate`` sign ``cert`` (name and signature)?"""
+    try:
+        cert.verify_directly_issued_by(candidate)
+    except Exception:  # wrong name, wrong key, unsupported algorithm
+        return False
+    return True
 
 
 def key_matches(certificate: x509.Certificate, key: PrivateKey) -> bool:

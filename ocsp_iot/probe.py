@@ -14,6 +14,7 @@ SNI (and a client certificate when given), ask for a staple (``status_request``)
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import ipaddress
 import select
@@ -34,7 +35,7 @@ from ocsp_iot._mqtt import CONNACK_CODES, DISCONNECT, connect_packet, parse_conn
 from ocsp_iot._net import wait_for
 from ocsp_iot._progress import progress
 from ocsp_iot.check import summarise_answer
-from ocsp_iot.device import Device, load_device, read_certificates
+from ocsp_iot.device import Device, issued_by, load_device, read_certificates
 from ocsp_iot.errors import InputError, MissingExtraError, UnreachableError
 
 if TYPE_CHECKING:
@@ -275,10 +276,8 @@ class _Client:
                 return b""
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # closing is best effort
             self.conn.shutdown()
-        except Exception:  # closing is best effort
-            pass
         self.sock.close()
 
 
@@ -446,7 +445,7 @@ def _staple_summary(
         return None
     leaf = chain[0]
     issuer = next(
-        (c for c in [*chain[1:], *roots] if _issued_by(leaf, c)),
+        (c for c in [*chain[1:], *roots] if issued_by(leaf, c)),
         None,
     )
     if issuer is None:
@@ -454,11 +453,3 @@ def _staple_summary(
     summary = summarise_answer(staple[0], device=leaf, issuer=issuer, now=now)
     summary.pop("asked", None)
     return summary
-
-
-def _issued_by(cert: x509.Certificate, candidate: x509.Certificate) -> bool:
-    try:
-        cert.verify_directly_issued_by(candidate)
-    except Exception:  # not this one
-        return False
-    return True

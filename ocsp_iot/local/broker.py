@@ -89,7 +89,7 @@ class Mosquitto:
             with self.log_path.open("ab") as log:
                 # Foreground child (no -d); the log goes to a file we opened, so it still works
                 # after mosquitto drops root privileges.
-                self._proc = subprocess.Popen(
+                self._proc = subprocess.Popen(  # noqa: S603 - our mosquitto, our config
                     [binary, "-c", str(self._config(port))],
                     stdout=log,
                     stderr=subprocess.STDOUT,

@@ -29,6 +29,7 @@ send a DNS name as SNI without any DNS entry; the SOCKS target is ignored.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import hashlib
 import ipaddress
@@ -46,8 +47,6 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from OpenSSL import SSL
-
 from ocsp_iot._lambda import (
     ConfigError,
     LambdaContext,
@@ -58,6 +57,7 @@ from ocsp_iot._lambda import (
 from ocsp_iot._net import wait_for
 from ocsp_iot.device import PrivateKey, key_matches
 from ocsp_iot.local.staple import DEFAULT_REFRESH_SECONDS, StapleRefresher, StapleSource
+from OpenSSL import SSL
 
 _log = logging.getLogger("ocsp_iot.local.endpoint")
 
@@ -240,7 +240,7 @@ class LocalEndpoint:
         self._stats: Counter[str] = Counter()
         self._stopping = threading.Event()
         self._listener: socket.socket | None = None
-        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake: tuple[socket.socket, socket.socket] | None = None
         self._accept_thread: threading.Thread | None = None
         self._env_entered = False
 
@@ -295,6 +295,7 @@ class LocalEndpoint:
         self._environment.__enter__()
         self._env_entered = True
         try:
+            self._wake = socket.socketpair()
             if self.staples is not None:
                 self.staples.start()
                 self.staples.first_refresh_done.wait(staple_wait_seconds)
@@ -321,20 +322,17 @@ class LocalEndpoint:
         """Stop accepting, end every live connection, stop the refresher, restore the
         environment. Waits at most ``timeout`` seconds for the connection threads."""
         self._stopping.set()
-        try:
-            self._wake_w.send(b"x")
-        except OSError:
-            pass
+        if self._wake is not None:
+            with contextlib.suppress(OSError):
+                self._wake[1].send(b"x")
         if self._accept_thread is not None:
             self._accept_thread.join(timeout)
         with self._lock:
             sockets = list(self._active.values())
             threads = list(self._threads)
         for sock in sockets:  # wakes every poll(); the threads then exit
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         deadline = time.monotonic() + timeout
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -345,8 +343,10 @@ class LocalEndpoint:
             self.staples.stop()
         if self._listener is not None:
             self._listener.close()
-        for end in (self._wake_r, self._wake_w):
-            end.close()
+        if self._wake is not None:
+            for end in self._wake:
+                end.close()
+            self._wake = None
         if self._env_entered:
             self._env_entered = False
             self._environment.__exit__(None, None, None)
@@ -398,15 +398,15 @@ class LocalEndpoint:
 
     # -- accepting -------------------------------------------------------------------------
     def _accept_loop(self) -> None:
-        listener = self._listener
-        if listener is None:  # pragma: no cover - started only after binding
+        listener, wake = self._listener, self._wake
+        if listener is None or wake is None:  # pragma: no cover - started only after both
             return
         poller = select.poll()
         poller.register(listener, select.POLLIN)
-        poller.register(self._wake_r, select.POLLIN)
+        poller.register(wake[0], select.POLLIN)
         while not self._stopping.is_set():
             events = dict(poller.poll())
-            if self._stopping.is_set() or self._wake_r.fileno() in events:
+            if self._stopping.is_set() or wake[0].fileno() in events:
                 return
             try:
                 sock, peer = listener.accept()
@@ -502,34 +502,9 @@ class LocalEndpoint:
             _drain_and_close(sock)
             return
         handshake_ms = (time.monotonic() - started) * 1000
-        leaf = conn.get_peer_certificate(as_cryptography=True)
-        sent = [leaf, *(conn.get_peer_cert_chain(as_cryptography=True) or [])] if leaf else []
-        event = {
-            "connectionMetadata": {"id": state.connection_id},
-            # UNCONFIRMED what IoT Core puts here; the IoT certificate ID is our best guess.
-            "principalId": hashlib.sha256(sent[0].public_bytes(Encoding.DER)).hexdigest()
-            if sent
-            else "",
-            "serverName": state.server_name or "",
-            "clientCertificateChain": [c.public_bytes(Encoding.PEM).decode() for c in sent],
-        }
-        result = call_preauth(
-            event,
-            LambdaContext(
-                function_name="ocsp-iot-local-preauth",
-                timeout_seconds=self.lambda_timeout_seconds,
-            ),
-        )
-        decided: dict[str, Any] = {
-            "reason": result.reason,
-            "detail": result.detail,
-            "tls_version": conn.get_protocol_version_name(),
-            "principal_id": str(event["principalId"]),
-            "chain_subjects": tuple(_subject(c) for c in sent),
-            "handshake_ms": round(handshake_ms, 2),
-            "decision_ms": round(result.seconds * 1000, 2),
-        }
-        if not result.allowed:
+        allowed, decided = self._decide(conn, state)
+        decided["handshake_ms"] = round(handshake_ms, 2)
+        if not allowed:
             self._report(record(Outcome.DENIED, **decided))
             _close_notify(conn)
             _drain_and_close(sock)
@@ -553,6 +528,35 @@ class LocalEndpoint:
             with self._lock:
                 self._active.pop(backend.fileno(), None)
             backend.close()
+
+    def _decide(self, conn: SSL.Connection, state: _State) -> tuple[bool, dict[str, Any]]:
+        """Build the pre-auth event from the chain exactly as the client sent it (on the
+        server side OpenSSL keeps the leaf apart from the rest) and ask the handler."""
+        leaf = conn.get_peer_certificate(as_cryptography=True)
+        sent = [leaf, *(conn.get_peer_cert_chain(as_cryptography=True) or [])] if leaf else []
+        # UNCONFIRMED what IoT Core puts in principalId; the IoT certificate ID is our guess.
+        principal = hashlib.sha256(sent[0].public_bytes(Encoding.DER)).hexdigest() if sent else ""
+        event = {
+            "connectionMetadata": {"id": state.connection_id},
+            "principalId": principal,
+            "serverName": state.server_name or "",
+            "clientCertificateChain": [c.public_bytes(Encoding.PEM).decode() for c in sent],
+        }
+        result = call_preauth(
+            event,
+            LambdaContext(
+                function_name="ocsp-iot-local-preauth",
+                timeout_seconds=self.lambda_timeout_seconds,
+            ),
+        )
+        return result.allowed, {
+            "reason": result.reason,
+            "detail": result.detail,
+            "tls_version": conn.get_protocol_version_name(),
+            "principal_id": principal,
+            "chain_subjects": tuple(_subject(c) for c in sent),
+            "decision_ms": round(result.seconds * 1000, 2),
+        }
 
     @staticmethod
     def _handshake_failure(
@@ -642,10 +646,8 @@ def _send_all(sock: socket.socket, data: bytes, deadline: float) -> None:
 
 
 def _close_notify(conn: SSL.Connection) -> None:
-    try:
+    with contextlib.suppress(SSL.Error, OSError):
         conn.shutdown()
-    except (SSL.Error, OSError):
-        pass
 
 
 def _drain_and_close(sock: socket.socket, linger: float = CLOSE_LINGER_SECONDS) -> None:
@@ -694,45 +696,59 @@ class _Relay:
                 self._wait()
 
     def _step(self) -> bool:
-        moved = False
         self.ssl_wants = 0
-        if not self.client_eof and len(self.to_broker) < RELAY_BUFFER_BYTES:
-            try:
-                data = self.conn.recv(RELAY_BUFFER_BYTES)
-                self.to_broker += data
-                moved = True
-            except SSL.WantReadError:
-                self.ssl_wants |= select.POLLIN
-            except SSL.WantWriteError:
-                self.ssl_wants |= select.POLLOUT
-            except (SSL.ZeroReturnError, SSL.SysCallError):
-                self.client_eof = moved = True
-        if self.to_client:
-            try:
-                sent = self.conn.send(self.to_client[:RELAY_BUFFER_BYTES])
-                self.to_client = self.to_client[sent:]
-                moved = True
-            except SSL.WantWriteError:
-                self.ssl_wants |= select.POLLOUT
-            except SSL.WantReadError:
-                self.ssl_wants |= select.POLLIN
+        moved = self._from_client()
+        moved = self._to_client() or moved
+        return self._broker_side() or moved
+
+    def _from_client(self) -> bool:
+        if self.client_eof or len(self.to_broker) >= RELAY_BUFFER_BYTES:
+            return False
+        try:
+            self.to_broker += self.conn.recv(RELAY_BUFFER_BYTES)
+        except SSL.WantReadError:
+            self.ssl_wants |= select.POLLIN
+        except SSL.WantWriteError:
+            self.ssl_wants |= select.POLLOUT
+        except (SSL.ZeroReturnError, SSL.SysCallError):
+            self.client_eof = True
+        else:
+            return True
+        return self.client_eof
+
+    def _to_client(self) -> bool:
+        if not self.to_client:
+            return False
+        try:
+            sent = self.conn.send(self.to_client[:RELAY_BUFFER_BYTES])
+        except SSL.WantWriteError:
+            self.ssl_wants |= select.POLLOUT
+        except SSL.WantReadError:
+            self.ssl_wants |= select.POLLIN
+        else:
+            self.to_client = self.to_client[sent:]
+            return True
+        return False
+
+    def _broker_side(self) -> bool:
+        moved = False
         if not self.broker_eof and len(self.to_client) < RELAY_BUFFER_BYTES:
             try:
                 data = self.backend.recv(RELAY_BUFFER_BYTES)
-                if data:
-                    self.to_client += data
-                else:
-                    self.broker_eof = True
-                moved = True
             except BlockingIOError:
                 pass
+            else:
+                self.to_client += data
+                self.broker_eof = not data
+                moved = True
         if self.to_broker:
             try:
                 sent = self.backend.send(self.to_broker)
-                self.to_broker = self.to_broker[sent:]
-                moved = True
             except BlockingIOError:
                 pass
+            else:
+                self.to_broker = self.to_broker[sent:]
+                moved = True
         return moved
 
     def _wait(self) -> None:

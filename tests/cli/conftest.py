@@ -1,4 +1,5 @@
-"""Fixtures of the CLI tests: one local fleet per module (probe); check uses the PKI and responder only."""
+"""Fixtures of the CLI tests: one local fleet per module for ``probe``; ``check`` needs only
+the PKI and its responder (``files``)."""
 
 from __future__ import annotations
 

@@ -222,7 +222,7 @@ def test_an_unexpected_error_is_one_line_and_exit_4(
         raise KeyError("surprise")
 
     monkeypatch.setattr(check_module, "run_check", broken)
-    code, out, err = _check(capsys, str(files.devices["good"]), "--ca", str(files.issuing_ca_pem))
+    code, _, err = _check(capsys, str(files.devices["good"]), "--ca", str(files.issuing_ca_pem))
     assert code == ExitCode.INTERNAL_ERROR
     assert err == "ocsp-iot: error: internal error (KeyError: 'surprise'); please report it\n"
 

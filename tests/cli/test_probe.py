@@ -211,7 +211,9 @@ def test_errors_for_bad_input(fleet: Fleet, capsys: pytest.CaptureFixture[str]) 
     target = _target(fleet)
     good, revoked = fleet.devices["good"], fleet.devices["revoked"]
     assert "--key needs --cert" in _error(capsys, *target, "--key", str(good / "device.key"))
-    err = _error(capsys, *target, "--cert", str(good / "device.pem"), "--key", str(revoked / "device.key"))
+    err = _error(
+        capsys, *target, "--cert", str(good / "device.pem"), "--key", str(revoked / "device.key")
+    )
     assert "does not match the certificate" in err
     assert "no key for" in _error(capsys, *target, "--cert", str(good / "device.pem"))
     assert "no such file" in _error(capsys, *target, "--cert", str(good / "nothing.pem"))

@@ -11,6 +11,7 @@ import base64
 import contextlib
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,15 @@ class Recorder:
     def since(self, index: int) -> list[ConnectionRecord]:
         with self._lock:
             return list(self._records[index:])
+
+    def wait(self, index: int, count: int = 1, timeout: float = 20.0) -> list[ConnectionRecord]:
+        """The records since ``index`` once there are ``count`` (the endpoint reports a
+        refusal in the handshake right after sending its alert, so a client may finish
+        first); whatever there is after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while len(self) - index < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.since(index)
 
 
 @dataclass
@@ -212,7 +222,9 @@ def local_pki_files(folder: Path) -> Iterator[LocalPkiFiles]:
         pki.issuing_ca.write(folder / "issuing-ca.pem")
         devices: dict[str, Path] = {}
         for name in ("good", "good2", "revoked", "unknown", "rogue"):
-            issued = pki.issue_device(f"{name}-thing", ocsp_url=responder.url, rogue=name == "rogue")
+            issued = pki.issue_device(
+                f"{name}-thing", ocsp_url=responder.url, rogue=name == "rogue"
+            )
             if name in ("good", "good2", "rogue"):
                 responder.set_good(as_test_issued(issued))
             elif name == "revoked":

@@ -64,7 +64,7 @@ def test_a_device_the_handler_denies_never_reaches_the_broker(
     before, tcp_before = len(fleet.records), fleet.broker.connection_count()
     done = fleet.publish(device, topic=_topic(), message="x", client_id=f"pub-{device}")
     assert done.returncode in REFUSED_EXIT_CODES, (done.returncode, done.stderr)
-    (record,) = fleet.records.since(before)
+    (record,) = fleet.records.wait(before)
     assert (record.outcome, record.reason) == (Outcome.DENIED, reason)
     assert fleet.broker.connection_count() == tcp_before
     assert f"pub-{device}" not in fleet.broker.connected_clients()
@@ -82,14 +82,16 @@ def test_another_sni_is_refused_in_the_handshake(fleet: Fleet, sni: str) -> None
     before, tcp_before = len(fleet.records), fleet.broker.connection_count()
     done = fleet.publish("good", topic=_topic(), message="x", client_id="pub-wrong-sni", sni=sni)
     assert done.returncode in REFUSED_EXIT_CODES, (done.returncode, done.stderr)
-    (record,) = fleet.records.since(before)
+    (record,) = fleet.records.wait(before)
     assert record.outcome is Outcome.REFUSED_SNI
     assert record.decision_ms is None  # the handler was never asked
     assert fleet.broker.connection_count() == tcp_before
 
 
 def test_sni_is_matched_without_regard_to_case(fleet: Fleet) -> None:
-    done = fleet.publish("good", topic=_topic(), message="x", client_id="pub-upper", sni="IoT.Example.Test")
+    done = fleet.publish(
+        "good", topic=_topic(), message="x", client_id="pub-upper", sni="IoT.Example.Test"
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -124,7 +126,7 @@ def test_a_client_without_sni_gets_a_handshake_failure_alert(fleet: Fleet) -> No
     )
     assert done.returncode != 0
     assert "alert handshake failure" in done.stderr
-    (record,) = fleet.records.since(before)
+    (record,) = fleet.records.wait(before)
     assert (record.outcome, record.detail) == (Outcome.REFUSED_SNI, "the client sent no SNI")
 
 
@@ -135,7 +137,7 @@ def test_a_client_without_a_certificate_is_refused(fleet: Fleet) -> None:
     done = _s_client(fleet, "-servername", SERVER_NAME, "-tls1_2")
     assert done.returncode != 0
     assert "alert handshake failure" in done.stderr
-    (record,) = fleet.records.since(before)
+    (record,) = fleet.records.wait(before)
     assert record.outcome is Outcome.NO_CLIENT_CERT
     assert fleet.broker.connection_count() == tcp_before
 
@@ -150,7 +152,7 @@ def test_the_staple_is_sent_when_asked_and_only_then(fleet: Fleet) -> None:
     assert "Verify return code: 0 (ok)" in asked.stdout
     not_asked = _s_client(fleet, *args)
     assert "OCSP response" not in not_asked.stdout
-    first, second = fleet.records.since(before)
+    first, second = fleet.records.wait(before, 2)
     assert (first.status_requested, first.stapled) == (True, True)
     assert (second.status_requested, second.stapled) == (False, False)
 
@@ -173,7 +175,7 @@ def test_the_event_carries_the_chain_exactly_as_sent(fleet: Fleet) -> None:
         str(fleet.key("good")),
     )
     assert done.returncode == 0, done.stderr
-    (record,) = fleet.records.since(before)
+    (record,) = fleet.records.wait(before)
     pki = fleet.files.pki
     assert record.chain_subjects == (
         "CN=good-thing,O=ocsp-iot local PKI",
@@ -214,9 +216,7 @@ def test_a_stalled_client_does_not_block_others_and_is_dropped(fleet: Fleet) -> 
     )
 
 
-def _connect_mqtt(
-    fleet: Fleet, name: str, results: list[str], release: threading.Event
-) -> None:
+def _connect_mqtt(fleet: Fleet, name: str, results: list[str], release: threading.Event) -> None:
     """One device connection through the endpoint (Python's ssl), held open after its CONNACK
     until ``release``, so that all are open at once."""
     context = ssl.create_default_context(cafile=str(fleet.root_pem))
@@ -244,13 +244,13 @@ def test_two_hundred_concurrent_connections_with_repeats(fleet: Fleet) -> None:
         results: list[str] = []
         release = threading.Event()
         threads = [
-            threading.Thread(target=_connect_mqtt, args=(fleet, n, results, release))
-            for n in names
+            threading.Thread(target=_connect_mqtt, args=(fleet, n, results, release)) for n in names
         ]
         for thread in threads:
             thread.start()
         try:
-            assert _wait_until(lambda r=results: len(r) == len(names), timeout=180)
+            expected = len(names)
+            assert _wait_until(lambda r=results, n=expected: len(r) == n, timeout=180)
             assert fleet.endpoint.open_connections() == 190  # every good one at once
         finally:
             release.set()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -35,8 +36,6 @@ def test_stop_ends_live_sessions_and_restores_the_environment(tmp_path: Path) ->
 
 
 def _wait(predicate, timeout: float = 20.0) -> bool:
-    import time
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -69,7 +68,10 @@ def _endpoint(pki: LocalPki, **overrides: object) -> LocalEndpoint:
 
 def test_fails_when_the_handler_environment_is_invalid(pki: LocalPki) -> None:
     with pytest.raises(EndpointError, match=r"OCSP_ALLOWED_URLS must list.*OCSP_FAIL_MODE must"):
-        _endpoint(pki, preauth_env={"TRUSTED_CA_PEM": pki.issuing_ca.pem.decode(), "OCSP_FAIL_MODE": "maybe"})
+        _endpoint(
+            pki,
+            preauth_env={"TRUSTED_CA_PEM": pki.issuing_ca.pem.decode(), "OCSP_FAIL_MODE": "maybe"},
+        )
 
 
 def test_fails_when_the_environment_names_something_else(pki: LocalPki) -> None:

@@ -55,9 +55,14 @@ def responder(pki: LocalPki, server: Issued) -> Iterator[OpensslResponder]:
         yield running
 
 
-def _refresher(pki: LocalPki, server: Issued, source: StapleSource, clock: Clock) -> StapleRefresher:
+def _refresher(
+    pki: LocalPki, server: Issued, source: StapleSource, clock: Clock
+) -> StapleRefresher:
     return StapleRefresher(
-        source=source, certificate=server.certificate, issuer=pki.issuing_ca.certificate, clock=clock
+        source=source,
+        certificate=server.certificate,
+        issuer=pki.issuing_ca.certificate,
+        clock=clock,
     )
 
 
@@ -131,9 +136,7 @@ def test_an_answer_signed_by_another_ca_is_not_stapled(pki: LocalPki, server: Is
     assert refresher.current_der() == b""
 
 
-def test_a_revoked_answer_is_stapled_as_it_is(
-    pki: LocalPki, responder: OpensslResponder
-) -> None:
+def test_a_revoked_answer_is_stapled_as_it_is(pki: LocalPki, responder: OpensslResponder) -> None:
     # IoT Core staples what the responder says; judging it is the client's business
     revoked = pki.issue_server(SERVER_NAME)
     responder.set_revoked(as_test_issued(revoked))
