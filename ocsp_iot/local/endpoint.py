@@ -47,6 +47,8 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from OpenSSL import SSL
+
 from ocsp_iot._lambda import (
     ConfigError,
     LambdaContext,
@@ -57,7 +59,6 @@ from ocsp_iot._lambda import (
 from ocsp_iot._net import wait_for
 from ocsp_iot.device import PrivateKey, key_matches
 from ocsp_iot.local.staple import DEFAULT_REFRESH_SECONDS, StapleRefresher, StapleSource
-from OpenSSL import SSL
 
 _log = logging.getLogger("ocsp_iot.local.endpoint")
 

@@ -22,6 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
+
 from ocsp_iot.device import Device, load_device, write_device_folder
 
 #: Certificates start this long before they are made, so small clock differences never matter.

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography import x509
+
 from ocsp_iot._lambda import HASHES, Answer, CertId, HashName, build_request, verify_response
 
 #: base64 DER OCSP request -> base64 DER OCSP response, or "" (the stapling Lambda's contract).

@@ -115,7 +115,7 @@ def _s_client(fleet: Fleet, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_a_client_without_sni_gets_a_handshake_failure_alert(fleet: Fleet) -> None:
-    before = len(fleet.records)
+    before, tcp_before = len(fleet.records), fleet.broker.connection_count()
     done = _s_client(
         fleet,
         "-noservername",
@@ -128,6 +128,7 @@ def test_a_client_without_sni_gets_a_handshake_failure_alert(fleet: Fleet) -> No
     assert "alert handshake failure" in done.stderr
     (record,) = fleet.records.wait(before)
     assert (record.outcome, record.detail) == (Outcome.REFUSED_SNI, "the client sent no SNI")
+    assert fleet.broker.connection_count() == tcp_before
 
 
 def test_a_client_without_a_certificate_is_refused(fleet: Fleet) -> None:
