@@ -12,8 +12,8 @@ NODE_BIN := $(CURDIR)/node_modules/.bin
 # not on whatever `node` the machine has (Node 20 is end-of-life and prints a banner on every synth).
 export JSII_NODE := $(NODE_BIN)/node
 export PATH := $(NODE_BIN):$(PATH)
-# Debian packages the tests need (real OCSP responder and TLS tools).
-DEB_PACKAGES := openssl
+# Debian packages the tests need (real OCSP responder and TLS tools, a real MQTT broker and clients).
+DEB_PACKAGES := openssl mosquitto mosquitto-clients
 
 .PHONY: help synth test lint typecheck pytest bench setup clean deps-python deps-node deps-debian
 

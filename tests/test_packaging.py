@@ -44,10 +44,10 @@ def test_wheel_carries_the_lambda_code(wheel: Path) -> None:
     assert not [n for n in names if "__pycache__" in n]
 
 
-def test_constructs_synthesize_from_an_installed_wheel(wheel: Path, tmp_path: Path) -> None:
-    # GIVEN a throwaway venv holding only our wheel; its dependencies (aws-cdk-lib, ...) come from
-    # the dev venv's site-packages as a plain path entry, so the dev venv's editable install of
-    # this project (a .pth there) is NOT processed and the checkout is never on sys.path.
+def _install_wheel(wheel: Path, tmp_path: Path) -> tuple[Path, str]:
+    """A throwaway venv holding only our wheel; its dependencies (aws-cdk-lib, ...) come from
+    the dev venv's site-packages as a plain path entry, so the dev venv's editable install of
+    this project (a .pth there) is NOT processed and the checkout is never on sys.path."""
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=False).create(env_dir)
     py = env_dir / "bin" / "python"
@@ -73,6 +73,12 @@ def test_constructs_synthesize_from_an_installed_wheel(wheel: Path, tmp_path: Pa
         check=True,
         capture_output=True,
     )
+    return py, target
+
+
+def test_constructs_synthesize_from_an_installed_wheel(wheel: Path, tmp_path: Path) -> None:
+    # GIVEN a throwaway venv holding only our wheel
+    py, target = _install_wheel(wheel, tmp_path)
     script = tmp_path / "synth_from_wheel.py"
     script.write_text(
         (ROOT / "tests" / "data" / "synth_from_wheel.py").read_text(), encoding="utf-8"
@@ -97,6 +103,37 @@ def test_constructs_synthesize_from_an_installed_wheel(wheel: Path, tmp_path: Pa
     )
     (asset_path,) = lines["asset_paths"].split(";")
     assert Path(asset_path) == Path(lines["lambda_src"]), lines
+
+
+def test_the_command_from_an_installed_wheel_runs_the_packaged_lambda_code(
+    wheel: Path, tmp_path: Path
+) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"ocsp_iot/cli.py", "ocsp_iot/local/endpoint.py", "ocsp_iot/py.typed"} <= names
+    (metadata,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+    assert "ocsp-iot = ocsp_iot.cli:main" in zipfile.ZipFile(wheel).read(metadata).decode()
+    py, target = _install_wheel(wheel, tmp_path)
+    code = (
+        "import sys, ocsp_iot.cli\n"
+        "from ocsp_iot import _lambda\n"
+        "print(_lambda.lambda_source_dir())\n"
+        "print(_lambda.preauth_module().__file__)\n"
+        "print('aws_cdk' in sys.modules)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    done = subprocess.run(
+        [str(py), "-I", "-c", code],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    folder, handler, cdk = done.stdout.split()
+    assert Path(folder) == Path(target) / "ocsp_iot_constructs" / "_lambda_src"
+    assert Path(handler) == Path(folder) / "preauth_handler.py"
+    assert cdk == "False"
 
 
 def test_lambda_requirements_match_dev_pins() -> None:

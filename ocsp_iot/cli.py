@@ -1,0 +1,239 @@
+"""The ``ocsp-iot`` command.
+
+Exit codes (the same for every subcommand, so scripts can rely on them):
+
+====  ==============================================================================
+0     allowed / accepted / ok
+1     denied / refused
+2     usage or input error (missing file, not a certificate, key that does not match,
+      bad option value, a missing optional dependency)
+3     could not reach: the host (``probe``), or the responder when that is why the
+      pre-auth handler denied (``check``, reason ``RESPONDER_UNAVAILABLE``)
+4     internal error (a bug: one line on stderr, never a traceback)
+130   interrupted (Ctrl-C)
+====  ==============================================================================
+
+With ``--json`` the result (or the error) is one JSON object on stdout; progress lines and, in
+text mode, errors go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import enum
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ocsp_iot.errors import InputError, MissingExtraError, OcspIotError, UnreachableError
+
+PROG = "ocsp-iot"
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0
+    REFUSED = 1
+    INPUT_ERROR = 2
+    UNREACHABLE = 3
+    INTERNAL_ERROR = 4
+    INTERRUPTED = 130
+
+
+def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str, code: ExitCode) -> int:
+    if args.json:
+        sys.stdout.write(json.dumps({**payload, "exitCode": int(code)}, indent=2) + "\n")
+    else:
+        sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+    return int(code)
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from ocsp_iot.check import run_check  # noqa: PLC0415 - imports the Lambda code
+
+    report = run_check(
+        device_path=args.device,
+        ca_path=args.ca,
+        responder=args.responder,
+        env_items=args.env,
+        server_name=args.servername,
+        timeout=args.timeout,
+    )
+    if report.allowed:
+        code = ExitCode.OK
+    elif report.reason == "RESPONDER_UNAVAILABLE":
+        code = ExitCode.UNREACHABLE
+    else:
+        code = ExitCode.REFUSED
+    return _emit(args, report.as_json(), report.as_text(), code)
+
+
+def _cmd_probe(args: argparse.Namespace) -> int:
+    from ocsp_iot.probe import run_probe  # noqa: PLC0415 - imports pyOpenSSL
+
+    report = run_probe(
+        target=args.target,
+        server_name=args.servername,
+        cert_path=args.cert,
+        key_path=args.key,
+        ca_path=args.ca,
+        timeout=args.timeout,
+        wait_seconds=args.wait,
+        mqtt=args.mqtt,
+        client_id=args.client_id,
+        require_staple=args.require_staple,
+    )
+    if report.unreachable:
+        code = ExitCode.UNREACHABLE
+    else:
+        code = ExitCode.OK if report.ok() else ExitCode.REFUSED
+    return _emit(args, report.as_json(), report.as_text(), code)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        msg = f"must be a number of seconds, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    if not 0 < value <= 3600:
+        msg = f"must be above 0 and at most 3600, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Check and troubleshoot devices of an OCSP-checked AWS IoT Core fleet.",
+        epilog="Exit codes: 0 ok/allowed, 1 denied/refused, 2 input error, 3 could not reach, "
+        "4 internal error.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    check = sub.add_parser(
+        "check",
+        help="the decision the pre-auth Lambda would make for a device right now",
+        description="Run the pre-auth Lambda's handler on a device certificate, as IoT Core "
+        "would, and summarise the responder's answer.",
+    )
+    check.add_argument(
+        "device",
+        type=Path,
+        metavar="DEVICE",
+        help="device certificate (PEM/DER; more PEM certificates after it are sent as its "
+        "chain) or a device folder (device.pem, chain.pem, device.key)",
+    )
+    check.add_argument(
+        "--ca", type=Path, required=True, help="trusted CA certificate(s), PEM (TRUSTED_CA_PEM)"
+    )
+    check.add_argument(
+        "--responder",
+        metavar="URL",
+        help="OCSP responder to ask instead of the certificate's AIA URL (OCSP_RESPONDER_URL)",
+    )
+    check.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="any other handler setting, e.g. OCSP_FAIL_MODE=open (repeatable)",
+    )
+    check.add_argument(
+        "--servername",
+        default="iot.example.com",
+        help="serverName of the event (default: %(default)s)",
+    )
+    check.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=5.0,
+        help="seconds for the summary's own request (default: %(default)s)",
+    )
+    check.add_argument("--json", action="store_true", help="print one JSON object")
+    check.set_defaults(run=_cmd_check)
+
+    probe = sub.add_parser(
+        "probe",
+        help="connect like a device: server certificate, staple, accepted or not",
+        description="Connect with SNI like a device (optionally with a client certificate), "
+        "ask for a staple, and report what the endpoint did.",
+    )
+    probe.add_argument("target", metavar="HOST[:PORT]", help="endpoint (default port 8883)")
+    probe.add_argument(
+        "--servername", metavar="NAME", help="SNI to send (default: HOST unless it is an IP)"
+    )
+    probe.add_argument(
+        "--cert", type=Path, metavar="DEVICE.pem", help="client certificate or device folder"
+    )
+    probe.add_argument("--key", type=Path, metavar="DEVICE.key", help="client key")
+    probe.add_argument(
+        "--ca",
+        type=Path,
+        metavar="ROOT.pem",
+        help="CA(s) to verify the server with (default: public roots)",
+    )
+    probe.add_argument(
+        "--mqtt", action="store_true", help="also send an MQTT CONNECT and read the CONNACK"
+    )
+    probe.add_argument("--client-id", help="MQTT client id for --mqtt (default: random)")
+    probe.add_argument(
+        "--require-staple",
+        action="store_true",
+        help="exit 1 unless a verified 'good' staple came back",
+    )
+    probe.add_argument(
+        "--timeout", type=_seconds, default=10.0, help="seconds for each step (default: 10)"
+    )
+    probe.add_argument(
+        "--wait",
+        type=_seconds,
+        default=1.0,
+        help="seconds the server must keep the connection open to count as accepted (default: 1)",
+    )
+    probe.add_argument("--json", action="store_true", help="print one JSON object")
+    probe.set_defaults(run=_cmd_probe)
+    return parser
+
+
+def _fail(args: argparse.Namespace | None, message: str, code: ExitCode) -> int:
+    if args is not None and getattr(args, "json", False):
+        sys.stdout.write(json.dumps({"error": message, "exitCode": int(code)}, indent=2) + "\n")
+        sys.stdout.flush()
+    else:
+        sys.stderr.write(f"{PROG}: error: {message}\n")
+    return int(code)
+
+
+def run(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one exit per error kind
+    """Parse ``argv`` and run the command; return the exit code (never raises, except
+    ``SystemExit`` from argparse for ``--help`` and usage errors)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command: Callable[[argparse.Namespace], int] = args.run
+    try:
+        return command(args)
+    except (InputError, MissingExtraError) as exc:
+        return _fail(args, str(exc), ExitCode.INPUT_ERROR)
+    except UnreachableError as exc:
+        return _fail(args, str(exc), ExitCode.UNREACHABLE)
+    except OcspIotError as exc:
+        return _fail(args, str(exc), ExitCode.INPUT_ERROR)
+    except KeyboardInterrupt:
+        return _fail(args, "interrupted", ExitCode.INTERRUPTED)
+    except BrokenPipeError:
+        return int(ExitCode.OK)  # the reader went away (e.g. `| head`)
+    except Exception as exc:  # the top-level handler: one line, never a traceback
+        detail = f"{type(exc).__name__}: {str(exc)[:300]}"
+        return _fail(args, f"internal error ({detail}); please report it", ExitCode.INTERNAL_ERROR)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The console entry point (``ocsp-iot``)."""
+    return run(argv)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
