@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from ocsp_core.transport import FetchStatus, OcspHttpClient, RequestsFetcher
+from ocsp_core.transport import FetchStatus, OcspHttpClient, HttpFetcher
 
 from tests.lambdas.support.loopback import (
     LoopbackServer,
@@ -25,8 +25,8 @@ BODY = b"\x30\x03\x0a\x01\x00"
 MAX = 1024
 
 
-def fetcher_for(*urls: str, deadline_in: float = 10.0, max_bytes: int = MAX) -> RequestsFetcher:
-    return RequestsFetcher(
+def fetcher_for(*urls: str, deadline_in: float = 10.0, max_bytes: int = MAX) -> HttpFetcher:
+    return HttpFetcher(
         allowed_urls=frozenset(urls),
         max_response_bytes=max_bytes,
         deadline=time.monotonic() + deadline_in,
@@ -238,7 +238,7 @@ def test_connections_are_kept_alive_across_fetches_unless_idle(
         _KeepAliveHandler.connections = 0
         client = OcspHttpClient(keepalive_idle_seconds=idle)
         for _ in range(3):
-            fetcher = RequestsFetcher(
+            fetcher = HttpFetcher(
                 allowed_urls=frozenset({url}),
                 max_response_bytes=MAX,
                 deadline=time.monotonic() + 10,
@@ -247,7 +247,6 @@ def test_connections_are_kept_alive_across_fetches_unless_idle(
             assert fetcher.fetch(url, b"r", timeout=2).status is FetchStatus.ANSWERED
             time.sleep(0.01)
         assert _KeepAliveHandler.connections == connections
-        assert client._session.trust_env is False
         client.close()
     finally:
         httpd.shutdown()
@@ -324,7 +323,7 @@ def test_a_peer_that_does_not_speak_http_is_a_broken_answer(payload: bytes) -> N
 
 
 def test_tls_failure_is_classified_as_such(tls_server: LoopbackServer) -> None:
-    fetcher = RequestsFetcher(
+    fetcher = HttpFetcher(
         allowed_urls=frozenset({tls_server.url}),
         max_response_bytes=4096,
         deadline=time.monotonic() + 5,
@@ -351,7 +350,7 @@ def test_a_hang_up_during_the_tls_handshake_is_still_unreachable() -> None:
 
         thread = threading.Thread(target=hang_up, daemon=True)
         thread.start()
-        fetcher = RequestsFetcher(
+        fetcher = HttpFetcher(
             allowed_urls=frozenset({url}), max_response_bytes=4096, deadline=time.monotonic() + 5
         )
         result = fetcher.fetch(url, b"request", timeout=2)
@@ -363,7 +362,7 @@ def test_a_hang_up_during_the_tls_handshake_is_still_unreachable() -> None:
 def test_unrecognised_transport_error_is_not_an_outage() -> None:
     # Not normalized on purpose: the fetcher is handed a URL that cannot be connected to.
     url = "http://a..b/ocsp"
-    fetcher = RequestsFetcher(
+    fetcher = HttpFetcher(
         allowed_urls=frozenset({url}), max_response_bytes=4096, deadline=time.monotonic() + 5
     )
     result = fetcher.fetch(url, b"request", timeout=1)
@@ -384,7 +383,7 @@ def test_two_clients_never_share_a_connection() -> None:
         _KeepAliveHandler.connections = 0
         first, second = OcspHttpClient(), OcspHttpClient(user_agent="other")
         for client in (first, second, first, second):
-            fetcher = RequestsFetcher(
+            fetcher = HttpFetcher(
                 allowed_urls=frozenset({url}),
                 max_response_bytes=MAX,
                 deadline=time.monotonic() + 10,
@@ -393,7 +392,7 @@ def test_two_clients_never_share_a_connection() -> None:
             assert fetcher.fetch(url, b"r", timeout=2).status is FetchStatus.ANSWERED
         assert _KeepAliveHandler.connections == 2
         first.close()
-        fetcher = RequestsFetcher(
+        fetcher = HttpFetcher(
             allowed_urls=frozenset({url}),
             max_response_bytes=MAX,
             deadline=time.monotonic() + 10,

@@ -11,7 +11,7 @@ import pytest
 from cryptography.x509 import ocsp as x509_ocsp
 from ocsp_core.cache import ResponseCache
 from ocsp_core.certid import HashName
-from ocsp_core.transport import RequestsFetcher
+from ocsp_core.transport import HttpFetcher
 from preauth.decide import check
 from preauth.event import parse_event
 from preauth.models import Attempt, Decision, Reason, Verdict
@@ -54,14 +54,14 @@ def attempt_of(device: Issued) -> Attempt:
 
 
 class Checker:
-    """Calls ``check`` with one cache and the real ``RequestsFetcher``."""
+    """Calls ``check`` with one cache and the real ``HttpFetcher``."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.cache = ResponseCache(max_entries=settings.cache_max_entries)
 
     def __call__(self, device: Issued, *, now: dt.datetime = NOW) -> Decision:
-        fetcher = RequestsFetcher(
+        fetcher = HttpFetcher(
             allowed_urls=self.settings.allowed_urls,
             max_response_bytes=self.settings.max_response_bytes,
             deadline=time.monotonic() + self.settings.deadline_seconds,
