@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping
 
 from ocsp_core.cache import ResponseCache
-from ocsp_core.transport import OcspHttpClient, HttpFetcher
+from ocsp_core.transport import HttpFetcher, OcspHttpClient
 from preauth.decide import check
 from preauth.event import EventError, parse_event
 from preauth.metrics import build_record, format_line

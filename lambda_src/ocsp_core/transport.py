@@ -146,11 +146,22 @@ class Fetcher(Protocol):
 # -- the watchdog ------------------------------------------------------------------------------
 
 
+@dataclass(slots=True)
+class _Phase:
+    """Where an exchange is (for the detail of a timeout), and whether an answer began."""
+
+    name: str = "connecting"
+    answered: bool = False
+
+
 @dataclass(eq=False, slots=True)
 class _Timer:
     deadline: float
     sock: socket.socket
+    phase: _Phase
     fired: bool = False
+    #: What the exchange was doing when the deadline shut its socket.
+    fired_while: str = ""
     done: bool = False
 
 
@@ -170,8 +181,8 @@ class _Watchdog:
         self._thread: threading.Thread | None = None
         self._closing = False
 
-    def arm(self, deadline: float, sock: socket.socket) -> _Timer:
-        timer = _Timer(deadline, sock)
+    def arm(self, deadline: float, sock: socket.socket, phase: _Phase) -> _Timer:
+        timer = _Timer(deadline, sock, phase)
         with self._cond:
             self._closing = False
             heapq.heappush(self._heap, (deadline, next(self._order), timer))
@@ -181,11 +192,12 @@ class _Watchdog:
             self._cond.notify()
         return timer
 
-    def disarm(self, timer: _Timer) -> bool:
-        """Stop watching ``timer``'s socket; True when the deadline had already shut it."""
+    def disarm(self, timer: _Timer) -> str | None:
+        """Stop watching ``timer``'s socket; when the deadline had already shut it, what the
+        exchange was doing then."""
         with self._cond:
             timer.done = True
-            return timer.fired
+            return timer.fired_while if timer.fired else None
 
     def close(self) -> None:
         """Let the thread end as soon as no socket is watched."""
@@ -212,6 +224,7 @@ class _Watchdog:
                     continue
                 heapq.heappop(self._heap)
                 timer.fired = True
+                timer.fired_while = timer.phase.name
                 _shutdown(timer.sock)
 
 
@@ -299,14 +312,6 @@ class _Exchange:
     reusable: bool = False
     #: Nothing of an answer arrived on a reused connection: the peer had closed it while idle.
     stale: bool = False
-
-
-@dataclass(slots=True)
-class _Phase:
-    """Where an exchange is (for the detail of a timeout), and whether an answer began."""
-
-    name: str = "connecting"
-    answered: bool = False
 
 
 #: One entry of ``socket.getaddrinfo``.
@@ -425,7 +430,10 @@ class OcspHttpClient:
         *,
         user_agent: str = DEFAULT_USER_AGENT,
         keepalive_idle_seconds: float = KEEPALIVE_IDLE_SECONDS,
+        tls_context: ssl.SSLContext | None = None,
     ) -> None:
+        """``tls_context``: how https responders are verified. Default:
+        ``ssl.create_default_context`` with the ``certifi`` bundle (made on first use)."""
         self.user_agent = user_agent
         self.keepalive_idle_seconds = keepalive_idle_seconds
         self._headers = {
@@ -437,7 +445,7 @@ class OcspHttpClient:
         }
         self._lock = threading.Lock()
         self._idle: dict[tuple[str, str, int], _Idle] = {}
-        self._tls: ssl.SSLContext | None = None
+        self._tls = tls_context
         self._watchdog = _Watchdog()
 
     def close(self) -> None:
@@ -555,13 +563,13 @@ class OcspHttpClient:
         if sock is None:  # pragma: no cover - _open and _take_idle hand out open connections
             return _Exchange(FetchResult(FetchStatus.ERROR, detail="connection closed"))
         phase = _Phase()
-        timer = self._watchdog.arm(end, sock)
+        timer = self._watchdog.arm(end, sock, phase)
         exchange: _Exchange | None = None
         error: BaseException | None = None
         try:
             sock.settimeout(max(end - time.monotonic(), 0.001))
             if isinstance(sock, ssl.SSLSocket) and not reused:
-                phase.name = "TLS handshake"
+                phase.name = "doing the TLS handshake"
                 sock.do_handshake()
             phase.name = "sending the request"
             connection.request("POST", target.path, body=request_der, headers=self._headers)
@@ -574,10 +582,10 @@ class OcspHttpClient:
         except Exception as exc:  # classified below, once the watchdog is disarmed
             error = exc
         finally:
-            fired = self._watchdog.disarm(timer)
-        if fired:
+            fired_while = self._watchdog.disarm(timer)
+        if fired_while is not None:
             connection.close()
-            detail = f"deadline reached while {phase.name}"
+            detail = f"deadline reached while {fired_while}"
             return _Exchange(FetchResult(FetchStatus.TIMEOUT, detail=detail))
         if error is not None or exchange is None:
             connection.close()
