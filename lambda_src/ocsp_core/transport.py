@@ -21,9 +21,10 @@ How the deadline holds against any responder:
 - a watchdog thread per client (it does no I/O: a heap of deadlines) shuts the socket down at the
   deadline, which wakes the calling thread wherever it is reading or writing; the calling thread
   then closes the socket, so nothing is left running or connected afterwards;
-- each socket operation also has a timeout of the time left, and DNS (only for a host that is
-  not an IP literal) runs in a short-lived thread of its own that the caller waits for at most
-  the time left;
+- ``connect`` has a timeout of the time left, and so has each later socket operation (plus a
+  quarter second: a fallback should the watchdog ever be late); DNS (only for a host that is not
+  an IP literal) runs in a short-lived thread of its own that the caller waits for at most the
+  time left;
 - at most :data:`MAX_INTERIM_RESPONSES` interim (1xx) responses, ``http.client``'s 100 header
   lines of at most 64 KiB each, a status line of at most 64 KiB; more is a broken answer
   (``PROTOCOL_ERROR``), never an outage.
@@ -70,6 +71,9 @@ MAX_LINE_BYTES = 65_536
 #: forget idle flows and answer the next packet with a reset (an AWS NAT gateway after 350 s),
 #: which would look like an outage; a peer that closed politely is detected before reuse.
 KEEPALIVE_IDLE_SECONDS = 50.0
+#: Added to the time left for each socket operation of an exchange: the watchdog, not a socket
+#: timeout, is what ends an exchange at its deadline.
+_FALLBACK_SECONDS = 0.25
 #: How long the watchdog thread waits for work before it ends (a new one starts on demand).
 _WATCHDOG_LINGER_SECONDS = 30.0
 
@@ -567,7 +571,9 @@ class OcspHttpClient:
         exchange: _Exchange | None = None
         error: BaseException | None = None
         try:
-            sock.settimeout(max(end - time.monotonic(), 0.001))
+            # The watchdog ends the exchange at ``end``; this per-operation timeout is only the
+            # fallback should it ever be late.
+            sock.settimeout(max(end - time.monotonic(), 0) + _FALLBACK_SECONDS)
             if isinstance(sock, ssl.SSLSocket) and not reused:
                 phase.name = "doing the TLS handshake"
                 sock.do_handshake()
