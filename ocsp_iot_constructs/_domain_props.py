@@ -65,6 +65,7 @@ class DomainProps:
     hosted_zone: route53.IHostedZone | None
     record_ttl: cdk.Duration
     responder_errors_alarm_threshold: int
+    deny_ratio_alarm_threshold: int
 
     @property
     def fail_mode(self) -> OcspFailMode:
@@ -97,6 +98,7 @@ def resolve(
     hosted_zone: route53.IHostedZone | None,
     record_ttl: cdk.Duration | None,
     responder_errors_alarm_threshold: int,
+    deny_ratio_alarm_threshold: int,
 ) -> DomainProps:
     """Validate every prop; raise one ``PropsError`` naming all problems, else the props."""
     problems = Problems("OcspValidatingDomain", construct_id)
@@ -138,6 +140,12 @@ def resolve(
         "a whole number, at least 1",
         responder_errors_alarm_threshold,
     )
+    problems.require(
+        _is_int(deny_ratio_alarm_threshold) and 1 <= deny_ratio_alarm_threshold <= 100,
+        "deny_ratio_alarm_threshold",
+        "a whole number of percent from 1 to 100",
+        deny_ratio_alarm_threshold,
+    )
     ocsp.check(problems, contract.SETTINGS, timeout=function.timeout)
     allowed = client.allowed_urls(problems, issuers, allowed_responder_urls, responder_url)
     environment = ocsp.environment(
@@ -177,6 +185,7 @@ def resolve(
         hosted_zone=hosted_zone,
         record_ttl=record_ttl or cdk.Duration.minutes(5),
         responder_errors_alarm_threshold=responder_errors_alarm_threshold,
+        deny_ratio_alarm_threshold=deny_ratio_alarm_threshold,
     )
 
 

@@ -51,6 +51,12 @@ from ._types import (
 )
 from ._validation import warn
 
+#: The deny-ratio alarm's default threshold, percent of the invocations in 5 minutes.
+DEFAULT_DENY_RATIO_PERCENT = 50
+#: Below this many invocations in 5 minutes the deny ratio counts as 0 (a few denials of a
+#: quiet fleet, such as one revoked device retrying, are no lockout).
+DENY_RATIO_MIN_INVOCATIONS = 10
+
 __all__ = [
     "DomainApplicationProtocol",
     "DomainAuthenticationType",
@@ -122,6 +128,7 @@ class OcspValidatingDomain(Construct):
         alarms: bool = True,
         alarm_action: cloudwatch.IAlarmAction | None = None,
         responder_errors_alarm_threshold: int = 5,
+        deny_ratio_alarm_threshold: int = DEFAULT_DENY_RATIO_PERCENT,
     ) -> None:
         """
         :param domain_name: the FQDN devices connect to (and send as SNI), e.g.
@@ -174,11 +181,14 @@ class OcspValidatingDomain(Construct):
         :param hosted_zone: when set, a CNAME ``domain_name`` -> the account's ``iot:Data-ATS``
             endpoint is created in it. Default: no DNS record.
         :param record_ttl: of the CNAME. Default: 5 minutes.
-        :param alarms: create alarms on Lambda errors, throttles, duration near the timeout and
-            responder errors. Default: true.
+        :param alarms: create alarms on Lambda errors, throttles, duration near the timeout,
+            responder errors, any ``CONFIG_ERROR`` decision and the deny ratio. Default: true.
         :param alarm_action: added to every alarm. Default: none.
         :param responder_errors_alarm_threshold: responder errors per 5 minutes that raise the
             alarm. Default: 5.
+        :param deny_ratio_alarm_threshold: the percentage of denied connections (per 5 minutes,
+            once there are at least 10 invocations) that raises the deny-ratio alarm, a whole
+            number from 1 to 100. Default: 50.
         """
         super().__init__(scope, id)
         props = _domain_props.resolve(
@@ -223,6 +233,7 @@ class OcspValidatingDomain(Construct):
             hosted_zone=hosted_zone,
             record_ttl=record_ttl,
             responder_errors_alarm_threshold=responder_errors_alarm_threshold,
+            deny_ratio_alarm_threshold=deny_ratio_alarm_threshold,
         )
         for warning_id, message in _domain_props.warnings(props):
             warn(self, warning_id, message)
@@ -303,7 +314,8 @@ class OcspValidatingDomain(Construct):
             self.endpoint_address, self.cname_record = record.endpoint_address, record.cname_record
 
         self.alarms: tuple[cloudwatch.Alarm, ...] = ()
-        """The alarms (errors, throttles, duration near the timeout, responder errors)."""
+        """The alarms (errors, throttles, duration near the timeout, responder errors,
+        configuration errors, deny ratio)."""
         if alarms:
             self.alarms = create_alarms(
                 self,
@@ -315,6 +327,22 @@ class OcspValidatingDomain(Construct):
                         props.responder_errors_alarm_threshold,
                         "The OCSP responder failed to answer the pre-auth Lambda "
                         "(devices are denied, or allowed in fail-open mode).",
+                    ),
+                    AlarmSpec(
+                        "ConfigErrorAlarm",
+                        self.metric_config_errors(),
+                        1,
+                        "The OCSP pre-auth Lambda cannot read its configuration and denies every "
+                        "device (CONFIG_ERROR); its decision log lines name each problem.",
+                    ),
+                    AlarmSpec(
+                        "DenyRatioAlarm",
+                        self.metric_deny_ratio(),
+                        props.deny_ratio_alarm_threshold,
+                        f"At least {props.deny_ratio_alarm_threshold}% of the connections the "
+                        "OCSP pre-auth Lambda decided were denied (with at least "
+                        f"{DENY_RATIO_MIN_INVOCATIONS} invocations in 5 minutes): is the fleet "
+                        "locked out? The Decisions metric by Reason says why.",
                     ),
                 ],
                 alarm_action=alarm_action,
@@ -401,6 +429,31 @@ class OcspValidatingDomain(Construct):
     def metric_responder_unavailable(self) -> cloudwatch.Metric:
         """Connections denied because the responder was unreachable (fail closed)."""
         return self.metric_decisions(reason="RESPONDER_UNAVAILABLE")
+
+    def metric_config_errors(self) -> cloudwatch.Metric:
+        """Connections denied because the Lambda's configuration is unusable
+        (``Reason=CONFIG_ERROR``: every device is then denied)."""
+        return self.metric_decisions(reason="CONFIG_ERROR")
+
+    def metric_deny_ratio(self) -> cloudwatch.MathExpression:
+        """Denied connections as a percentage of the function's invocations per 5 minutes,
+        0 while there are fewer than 10 invocations.
+
+        The denominator is the Lambda's own ``Invocations`` (one per connection attempt), not
+        the ``ALLOW`` decisions: in a lockout there is no ``ALLOW`` datapoint at all, and the
+        ratio must still be computed then.
+        """
+        return cloudwatch.MathExpression(
+            expression=(
+                f"IF(invocations >= {DENY_RATIO_MIN_INVOCATIONS}, 100 * denied / invocations, 0)"
+            ),
+            using_metrics={
+                "denied": self.metric_denied(),
+                "invocations": self.metric_invocations(),
+            },
+            label="Denied connections (%)",
+            period=METRIC_PERIOD,
+        )
 
     def metric_cache_hits(self) -> cloudwatch.Metric:
         """Decisions answered from the OCSP cache."""
