@@ -711,3 +711,37 @@ def test_a_url_that_is_not_http_is_an_error_without_a_request() -> None:
         "ftp://127.0.0.1/x", b"r", timeout=1, deadline=time.monotonic() + 1, max_response_bytes=MAX
     )
     assert (result.status, result.requested) == (FetchStatus.ERROR, False)
+
+
+def test_a_responder_that_never_accepts_times_out_in_connect() -> None:
+    """A listener whose accept queue is full drops the SYN (Linux): ``connect`` itself stalls,
+    and its timeout (the time left) ends it at the deadline."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        fillers = []
+        for _ in range(4):
+            filler = socket.socket()
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(("127.0.0.1", port))
+            fillers.append(filler)
+        time.sleep(0.1)
+        try:
+            started = time.monotonic()
+            result = OcspHttpClient().fetch(
+                f"http://127.0.0.1:{port}/",
+                b"r",
+                timeout=5,
+                deadline=started + BUDGET,
+                max_response_bytes=MAX,
+            )
+            elapsed = time.monotonic() - started
+        finally:
+            for filler in fillers:
+                filler.close()
+    assert result.status is FetchStatus.TIMEOUT, result
+    assert result.unavailable
+    assert "connect" in result.detail
+    assert BUDGET - 0.05 < elapsed < BUDGET + MARGIN
