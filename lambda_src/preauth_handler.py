@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping
 
 from ocsp_core.cache import ResponseCache
-from ocsp_core.transport import OcspHttpClient, RequestsFetcher
+from ocsp_core.transport import HttpFetcher, OcspHttpClient
 from preauth.decide import check
 from preauth.event import EventError, parse_event
 from preauth.metrics import build_record, format_line
@@ -96,7 +96,7 @@ def _decide(
         attempt = parse_event(event)
     except EventError as exc:
         return deny(Reason.MALFORMED_EVENT, str(exc)), None
-    fetcher = RequestsFetcher(
+    fetcher = HttpFetcher(
         allowed_urls=settings.allowed_urls,
         max_response_bytes=settings.max_response_bytes,
         deadline=_deadline(settings, context, started),

@@ -70,6 +70,7 @@ class DomainProps:
     responder_errors_alarm_threshold: int
     alarm_actions: Sequence[cloudwatch.IAlarmAction]
     ok_actions: Sequence[cloudwatch.IAlarmAction]
+    deny_ratio_alarm_threshold: int
 
     @property
     def fail_mode(self) -> OcspFailMode:
@@ -104,6 +105,7 @@ def resolve(
     hosted_zone: route53.IHostedZone | None,
     record_ttl: cdk.Duration | None,
     responder_errors_alarm_threshold: int,
+    deny_ratio_alarm_threshold: int,
 ) -> DomainProps:
     """Validate every prop; raise one ``PropsError`` naming all problems, else the props."""
     problems = Problems("OcspValidatingDomain", construct_id)
@@ -147,6 +149,12 @@ def resolve(
         "a whole number, at least 1",
         responder_errors_alarm_threshold,
     )
+    problems.require(
+        _is_int(deny_ratio_alarm_threshold) and 1 <= deny_ratio_alarm_threshold <= 100,
+        "deny_ratio_alarm_threshold",
+        "a whole number of percent from 1 to 100",
+        deny_ratio_alarm_threshold,
+    )
     ocsp.check(problems, contract.SETTINGS, timeout=function.timeout)
     allowed = client.allowed_urls(problems, issuers, allowed_responder_urls, responder_url)
     environment = ocsp.environment(
@@ -188,6 +196,7 @@ def resolve(
         responder_errors_alarm_threshold=responder_errors_alarm_threshold,
         alarm_actions=tuple(alarm_actions),
         ok_actions=tuple(ok_actions),
+        deny_ratio_alarm_threshold=deny_ratio_alarm_threshold,
     )
 
 

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import aws_cdk as cdk
 
+from . import _trusted_ca
 from ._types import OcspFailMode, OcspHashAlgorithm, TrustedIssuer
 from ._validation import Problems, is_token, shown
 
@@ -515,7 +516,8 @@ _PEM_CERT = re.compile(
 
 
 def check_trusted_cas(problems: Problems, trusted_cas: object) -> list[TrustedIssuer]:
-    """Record every unusable entry of ``trusted_cas``; return the usable ones."""
+    """Record every unusable entry of ``trusted_cas``; return the usable ones. A literal PEM
+    must also be a CA the Lambda accepts (``_trusted_ca``)."""
     if isinstance(trusted_cas, str) or not isinstance(trusted_cas, Sequence):
         problems.add(
             "trusted_cas",
@@ -560,6 +562,16 @@ def check_trusted_cas(problems: Problems, trusted_cas: object) -> list[TrustedIs
                 abbreviate(pem),
             )
             continue
+        refused = None if is_token(pem) else _trusted_ca.pem_problem(pem)
+        if refused is not None:
+            # Kept in the list: its URL and size still count, so this is the only problem.
+            problem, what = refused
+            problems.add(
+                f"{keyword}.issuing_ca_certificate_pem",
+                problem,
+                what,
+                "the Lambda would refuse it and deny every device (CONFIG_ERROR)",
+            )
         issuers.append(issuer)
     return issuers
 

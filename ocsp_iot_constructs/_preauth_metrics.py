@@ -14,6 +14,12 @@ from aws_cdk import aws_lambda as lambda_
 from . import _preauth_function as contract
 from ._ocsp_function import METRIC_PERIOD, OcspFunction
 
+#: The deny-ratio alarm's default threshold, percent of the invocations in 5 minutes.
+DEFAULT_DENY_RATIO_PERCENT = 50
+#: Below this many invocations in 5 minutes the deny ratio counts as 0 (a few denials of a
+#: quiet fleet, such as one revoked device retrying, are no lockout).
+DENY_RATIO_MIN_INVOCATIONS = 10
+
 
 class PreAuthMetrics:
     """Metrics and the invoke grant of the pre-auth function held in ``_function_parts``."""
@@ -87,6 +93,31 @@ class PreAuthMetrics:
     def metric_responder_unavailable(self) -> cloudwatch.Metric:
         """Connections denied because the responder was unreachable (fail closed)."""
         return self.metric_decisions(reason="RESPONDER_UNAVAILABLE")
+
+    def metric_config_errors(self) -> cloudwatch.Metric:
+        """Connections denied because the Lambda's configuration is unusable
+        (``Reason=CONFIG_ERROR``: every device is then denied)."""
+        return self.metric_decisions(reason="CONFIG_ERROR")
+
+    def metric_deny_ratio(self) -> cloudwatch.MathExpression:
+        """Denied connections as a percentage of the function's invocations per 5 minutes,
+        0 while there are fewer than 10 invocations.
+
+        The denominator is the Lambda's own ``Invocations`` (one per connection attempt), not
+        the ``ALLOW`` decisions: in a lockout there is no ``ALLOW`` datapoint at all, and the
+        ratio must still be computed then.
+        """
+        return cloudwatch.MathExpression(
+            expression=(
+                f"IF(invocations >= {DENY_RATIO_MIN_INVOCATIONS}, 100 * denied / invocations, 0)"
+            ),
+            using_metrics={
+                "denied": self.metric_denied(),
+                "invocations": self.metric_invocations(),
+            },
+            label="Denied connections (%)",
+            period=METRIC_PERIOD,
+        )
 
     def metric_cache_hits(self) -> cloudwatch.Metric:
         """Decisions answered from the OCSP cache."""

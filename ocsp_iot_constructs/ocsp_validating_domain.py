@@ -42,7 +42,11 @@ from . import _domain_config, _domain_props
 from . import _preauth_function as contract
 from ._ocsp_client import OcspClientOptions
 from ._ocsp_function import AlarmSpec, OcspFunction, create_alarms
-from ._preauth_metrics import PreAuthMetrics
+from ._preauth_metrics import (
+    DEFAULT_DENY_RATIO_PERCENT,
+    DENY_RATIO_MIN_INVOCATIONS,
+    PreAuthMetrics,
+)
 from ._types import (
     DomainApplicationProtocol,
     DomainAuthenticationType,
@@ -131,6 +135,7 @@ class OcspValidatingDomain(PreAuthMetrics, Construct):
         ok_actions: Sequence[cloudwatch.IAlarmAction] = (),
         alarm_action: cloudwatch.IAlarmAction | None = None,
         responder_errors_alarm_threshold: int = 5,
+        deny_ratio_alarm_threshold: int = DEFAULT_DENY_RATIO_PERCENT,
     ) -> None:
         """
         :param domain_name: the FQDN devices connect to (and send as SNI), e.g.
@@ -183,8 +188,8 @@ class OcspValidatingDomain(PreAuthMetrics, Construct):
         :param hosted_zone: when set, a CNAME ``domain_name`` -> the account's ``iot:Data-ATS``
             endpoint is created in it. Default: no DNS record.
         :param record_ttl: of the CNAME. Default: 5 minutes.
-        :param alarms: create alarms on Lambda errors, throttles, duration near the timeout and
-            responder errors. Default: true.
+        :param alarms: create alarms on Lambda errors, throttles, duration near the timeout,
+            responder errors, any ``CONFIG_ERROR`` decision and the deny ratio. Default: true.
         :param vpc: place the pre-auth function in this VPC, e.g. to reach a private responder
             (it then needs a route to every responder: a NAT gateway for AWS Private CA's public
             one). Default: not in a VPC.
@@ -200,6 +205,9 @@ class OcspValidatingDomain(PreAuthMetrics, Construct):
             ``alarm_actions``). Default: none.
         :param responder_errors_alarm_threshold: responder errors per 5 minutes that raise the
             alarm. Default: 5.
+        :param deny_ratio_alarm_threshold: the percentage of denied connections (per 5 minutes,
+            once there are at least 10 invocations) that raises the deny-ratio alarm, a whole
+            number from 1 to 100. Default: 50.
         """
         super().__init__(scope, id)
         props = _domain_props.resolve(
@@ -252,6 +260,7 @@ class OcspValidatingDomain(PreAuthMetrics, Construct):
             hosted_zone=hosted_zone,
             record_ttl=record_ttl,
             responder_errors_alarm_threshold=responder_errors_alarm_threshold,
+            deny_ratio_alarm_threshold=deny_ratio_alarm_threshold,
         )
         for warning_id, message in _domain_props.warnings(props):
             warn(self, warning_id, message)
@@ -332,7 +341,8 @@ class OcspValidatingDomain(PreAuthMetrics, Construct):
             self.endpoint_address, self.cname_record = record.endpoint_address, record.cname_record
 
         self.alarms: tuple[cloudwatch.Alarm, ...] = ()
-        """The alarms (errors, throttles, duration near the timeout, responder errors)."""
+        """The alarms (errors, throttles, duration near the timeout, responder errors,
+        configuration errors, deny ratio)."""
         if alarms:
             self.alarms = create_alarms(
                 self,
@@ -344,6 +354,22 @@ class OcspValidatingDomain(PreAuthMetrics, Construct):
                         props.responder_errors_alarm_threshold,
                         "The OCSP responder failed to answer the pre-auth Lambda "
                         "(devices are denied, or allowed in fail-open mode).",
+                    ),
+                    AlarmSpec(
+                        "ConfigErrorAlarm",
+                        self.metric_config_errors(),
+                        1,
+                        "The OCSP pre-auth Lambda cannot read its configuration and denies every "
+                        "device (CONFIG_ERROR); its decision log lines name each problem.",
+                    ),
+                    AlarmSpec(
+                        "DenyRatioAlarm",
+                        self.metric_deny_ratio(),
+                        props.deny_ratio_alarm_threshold,
+                        f"At least {props.deny_ratio_alarm_threshold}% of the connections the "
+                        "OCSP pre-auth Lambda decided were denied (with at least "
+                        f"{DENY_RATIO_MIN_INVOCATIONS} invocations in 5 minutes): is the fleet "
+                        "locked out? The Decisions metric by Reason says why.",
                     ),
                 ],
                 alarm_actions=props.alarm_actions,

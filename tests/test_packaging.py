@@ -14,6 +14,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 
 from tests.support import ROOT
 
@@ -137,7 +139,8 @@ def test_the_command_from_an_installed_wheel_runs_the_packaged_lambda_code(
 
 
 def test_lambda_requirements_match_dev_pins() -> None:
-    """The Lambda is tested with the same cryptography/requests it is bundled with."""
+    """The Lambda is tested with the same packages it is bundled with (cryptography and its
+    dependencies, certifi), and needs nothing else (HTTP is the standard library's)."""
     pins = {}
     for raw in (ROOT / "lambda_src" / "requirements.txt").read_text().splitlines():
         line = raw.split("#", 1)[0].strip()
@@ -152,8 +155,31 @@ def test_lambda_requirements_match_dev_pins() -> None:
         pinned = re.fullmatch(r"([A-Za-z0-9_.-]+)==(\S+)", requirement)
         assert pinned is not None, requirement
         dev_pins[pinned.group(1)] = pinned.group(2)
-    assert {"cryptography", "requests"} <= set(pins), pins
+    assert set(pins) == {"cryptography", "cffi", "pycparser", "certifi"}, pins
     for name, version in pins.items():
         assert dev_pins.get(name) == version, f"{name}: lambda {version}, dev {dev_pins.get(name)}"
         # and the test environment really runs that version
         assert importlib.metadata.version(name) == version, name
+
+
+def test_the_library_needs_cryptography_as_a_range_that_admits_the_tested_pin(
+    wheel: Path,
+) -> None:
+    """Constructs check literal trusted CA certificates at synth: ``cryptography`` is a runtime
+    dependency of the library, declared as a range (it lives next to the user's packages) that
+    admits the version the tests run."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    (declared,) = [d for d in project["dependencies"] if d.startswith("cryptography")]
+    specifier = SpecifierSet(declared.removeprefix("cryptography"))
+    assert "==" not in declared, declared
+    assert importlib.metadata.version("cryptography") in specifier, declared
+    metadata = zipfile.ZipFile(wheel).read(
+        next(n for n in zipfile.ZipFile(wheel).namelist() if n.endswith(".dist-info/METADATA"))
+    )
+    requires = [
+        Requirement(line.removeprefix("Requires-Dist: "))
+        for line in metadata.decode().splitlines()
+        if line.startswith("Requires-Dist: ")
+    ]
+    (shipped,) = [r for r in requires if r.name == "cryptography" and r.marker is None]
+    assert shipped.specifier == specifier, shipped

@@ -2,8 +2,9 @@
 
 Rooms, lowest first: ``reasons`` (typed failures), ``der`` (a strict DER reader for what
 ``cryptography`` does not expose), ``certid`` (the CertID a question is keyed on), ``chain``
-(validity and direct issuance), ``ocsp`` (request building and RFC 6960 response verification),
-``cache`` (verified answers, with their DER), ``transport`` (the HTTP client a handler owns) and
+(validity, direct issuance, and which certificates each role may use: RFC 5280), ``ocsp``
+(request building and RFC 6960 response verification), ``cache`` (verified answers, with their
+DER), ``transport`` (the ``http.client`` client a handler owns, bounded by its deadline) and
 ``settings`` (reading a table of environment settings). The Lambda applications sit beside it:
 ``preauth`` (IoT Core custom client certificate validation).
 """

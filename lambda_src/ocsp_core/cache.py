@@ -8,6 +8,11 @@ there is none), ``OCSP_CACHE_MAX_SECONDS`` after it was stored, and the end of t
 the CA's validity. After that it is only *stale*: a stale GOOD answer may allow
 (``STALE_IF_ERROR``) and a stale REVOKED answer still denies, and only while the responder is
 unavailable, for ``OCSP_STALE_IF_ERROR_SECONDS``.
+
+Answers only move forward (:meth:`ResponseCache.put`): a new answer does not replace the cached
+one when its thisUpdate is older, and a cached REVOKED is never replaced by GOOD or UNKNOWN,
+whatever their thisUpdate (a revocation is permanent, so a replayed older GOOD cannot undo it);
+a REVOKED answer replaces a cached GOOD one whatever its thisUpdate, for the same reason.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ class CacheEntry:
     detail: str = ""
     #: The verified ``OCSPResponse`` DER (empty when the caller does not need it).
     der: bytes = b""
+    #: The answer's thisUpdate (``None``: unknown, older than any known one).
+    this_update: dt.datetime | None = None
 
     def is_fresh(self, now: dt.datetime) -> bool:
         return now < self.fresh_until
@@ -69,7 +76,12 @@ class ResponseCache:
         return entry if entry is not None and not entry.is_fresh(now) else None
 
     def put(self, key: bytes, entry: CacheEntry, now: dt.datetime) -> None:
+        """Store ``entry`` for ``key`` unless the cached answer is newer knowledge (see the
+        module docstring); a newer UNKNOWN removes the entry, an expired one is not stored."""
         if self._max_entries <= 0:
+            return
+        current = self._entries.get(key)
+        if current is not None and now < current.stale_until and not _supersedes(entry, current):
             return
         if entry.status is ocsp.OCSPCertStatus.UNKNOWN or now >= entry.stale_until:
             # A verified UNKNOWN is newer knowledge than any earlier GOOD: forget that one, so
@@ -80,3 +92,13 @@ class ResponseCache:
         self._entries.move_to_end(key)
         while len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)
+
+
+def _supersedes(new: CacheEntry, old: CacheEntry) -> bool:
+    """May ``new`` take the place of ``old`` (answers about the same certificate)?"""
+    revoked = ocsp.OCSPCertStatus.REVOKED
+    if (old.status is revoked) != (new.status is revoked):
+        return new.status is revoked  # revoked wins, in either order
+    if old.this_update is None:
+        return True
+    return new.this_update is not None and new.this_update >= old.this_update

@@ -20,7 +20,12 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, OCSPExtensionOID, Signatu
 
 from . import der
 from .certid import HASHES, CertId, HashName, issuer_key_hash
-from .chain import is_directly_issued_by, validity_problem
+from .chain import (
+    RESPONDER_EXTENSIONS,
+    is_directly_issued_by,
+    unknown_critical_extension,
+    validity_problem,
+)
 from .reasons import OcspReason, Rejection
 
 #: Certificates a response may include (a delegated responder sends one, perhaps with its chain).
@@ -196,19 +201,27 @@ def _delegate_problem(  # noqa: PLR0911 - one early return per failed check
     if not is_directly_issued_by(candidate, issuer):
         return "responder certificate is not issued directly by the device's CA"
     try:
-        eku = candidate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    except x509.ExtensionNotFound:
-        return "responder certificate has no extended key usage"
+        extensions = candidate.extensions
     except ValueError:
         return "responder certificate has malformed extensions"
+    try:
+        eku = extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return "responder certificate has no extended key usage"
     if ExtendedKeyUsageOID.OCSP_SIGNING not in eku:
         return "responder certificate lacks the OCSPSigning extended key usage"
     try:
-        usage = candidate.extensions.get_extension_for_class(x509.KeyUsage).value
+        usage = extensions.get_extension_for_class(x509.KeyUsage).value
         if not usage.digital_signature:
             return "responder certificate's key usage forbids signatures"
     except x509.ExtensionNotFound:
         pass
+    unknown = unknown_critical_extension(extensions, RESPONDER_EXTENSIONS)
+    if unknown is not None:
+        return (
+            f"responder certificate carries the critical extension {unknown}, which the checker "
+            "does not understand"
+        )
     if validity_problem(candidate, now) is not None:
         return "responder certificate is not valid now"
     return None
@@ -309,7 +322,7 @@ def _conflict(singles: list[ocsp.OCSPSingleResponse]) -> bool:
     )
 
 
-def _timing(
+def _timing(  # noqa: PLR0911 - one return per freshness rule
     single: ocsp.OCSPSingleResponse, now: dt.datetime, max_age_without_next: dt.timedelta
 ) -> Rejection | dt.datetime:
     """Freshness of one SingleResponse; returns when it stops being fresh."""
@@ -325,6 +338,11 @@ def _timing(
                 OcspReason.STALE_RESPONSE, f"nextUpdate {next_update:%Y-%m-%dT%H:%M:%SZ} has passed"
             )
         return next_update
+    if max_age_without_next <= dt.timedelta(0):
+        # 0 means "nextUpdate required": the clock skew must not admit such answers either.
+        return Rejection(
+            OcspReason.STALE_RESPONSE, "no nextUpdate, and one is required (maximum age 0)"
+        )
     fresh_until = this_update + max_age_without_next
     if fresh_until < now - CLOCK_SKEW:
         return Rejection(

@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 
 from cryptography import x509
 
+from .chain import ca_problem
+
 #: IoT Core gives a Lambda about 5 s; every answer must come well before that.
 MAX_DEADLINE_SECONDS = 4.5
 #: The bound of every whole-second duration setting (stale-if-error, cache age, freshness).
@@ -244,18 +246,20 @@ def _certificates(
         )
         return None
     for index, ca in enumerate(cas):
-        try:
-            constraints = ca.extensions.get_extension_for_class(x509.BasicConstraints).value
-            is_ca = constraints.ca
-        except (x509.ExtensionNotFound, ValueError):
-            is_ca = False
-        if not is_ca:
+        problem = ca_problem(ca)
+        if problem is not None:
             problems.add(
                 setting.env,
-                f"{setting.env} certificate #{index + 1} ({ca.subject.rfc4514_string()[:200]}) "
-                "must be a CA certificate (basicConstraints cA=TRUE)",
+                f"{setting.env} certificate #{index + 1} ({_subject(ca)}) must be {problem}",
             )
     return cas
+
+
+def _subject(cert: x509.Certificate) -> str:
+    try:
+        return cert.subject.rfc4514_string()[:200]
+    except ValueError:  # a name that cannot be rendered must not hide the problem
+        return "subject not printable"
 
 
 def _urls(setting: Setting, raw: str, problems: Problems) -> frozenset[str]:

@@ -1,8 +1,9 @@
 """The decision: ``check(attempt, *, settings, now, fetcher, cache) -> Decision``.
 
-Order: device validity and usage; cache; trusted issuer (before any network call); responder URL
-(override or allow-listed AIA); request; verification. The fail mode and stale-if-error apply
-only when the responder is unavailable (unreachable, timeout, HTTP 5xx, tryLater).
+Order: device validity, usage and critical extensions; cache; trusted issuer (before any
+network call); responder URL (override or allow-listed AIA); request; verification. The fail
+mode and stale-if-error apply only when the responder is unavailable (unreachable, timeout, HTTP
+5xx, tryLater).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from ocsp_core.reasons import Rejection
 from ocsp_core.responder import choose_responder
 from ocsp_core.transport import TRANSPORT_REASONS, Fetcher, FetchResult, FetchStatus
 
-from .device import UntrustedIssuer, device_usage_problem, find_issuer
+from .device import UntrustedIssuer, device_usage_problem, find_issuer, unknown_device_extension
 from .models import Attempt, Decision, Reason, Verdict, allow, deny, from_core
 from .settings import FailMode, Settings
 
@@ -70,20 +71,25 @@ def _remember(
     cache: ResponseCache,
     detail: str,
 ) -> None:
+    """Cache a verified answer. A revoked answer is final: it stays fresh until the device (or
+    its CA) expires, so no later answer, replayed or not, is even asked for; a good one is fresh
+    until its nextUpdate, at most ``cache_max_seconds``."""
     if settings.cache_max_seconds <= 0:
         return  # nothing is ever stored, so nothing can be stale either
-    fresh_until = min(
-        answer.fresh_until,
-        now + dt.timedelta(seconds=settings.cache_max_seconds),
-        leaf.not_valid_after_utc,
-        issuer.not_valid_after_utc,
+    expires = min(leaf.not_valid_after_utc, issuer.not_valid_after_utc)
+    if answer.status is ocsp.OCSPCertStatus.REVOKED:
+        fresh_until = stale_until = expires
+    else:
+        fresh_until = min(
+            answer.fresh_until, now + dt.timedelta(seconds=settings.cache_max_seconds), expires
+        )
+        stale_until = min(
+            fresh_until + dt.timedelta(seconds=settings.stale_if_error_seconds), expires
+        )
+    entry = CacheEntry(
+        answer.status, fresh_until, stale_until, detail, this_update=answer.this_update
     )
-    stale_until = min(
-        fresh_until + dt.timedelta(seconds=settings.stale_if_error_seconds),
-        leaf.not_valid_after_utc,
-        issuer.not_valid_after_utc,
-    )
-    cache.put(key, CacheEntry(answer.status, fresh_until, stale_until, detail), now)
+    cache.put(key, entry, now)
 
 
 def _decide_on_answer(answer: Answer) -> Decision:
@@ -127,6 +133,13 @@ def check(  # noqa: PLR0911 - one early return per failed step reads best
     usage = device_usage_problem(leaf)
     if usage is not None:
         return deny(Reason.NOT_A_DEVICE_CERT, usage)
+    unknown = unknown_device_extension(leaf)
+    if unknown is not None:
+        return deny(
+            Reason.UNSUPPORTED_CRITICAL_EXTENSION,
+            f"device certificate carries the critical extension {unknown}, which the checker "
+            "does not understand (RFC 5280 4.2)",
+        )
     key = cache_key(attempt.leaf_der)
     cached = cache.get_fresh(key, now)
     if cached is not None:

@@ -1,4 +1,5 @@
-"""The device certificate: may it be a TLS client, and which trusted CA issued it directly?"""
+"""The device certificate: may it be a TLS client, does it carry only extensions the checker
+understands, and which trusted CA issued it directly?"""
 
 from __future__ import annotations
 
@@ -9,7 +10,12 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from ocsp_core.chain import is_directly_issued_by, validity_problem
+from ocsp_core.chain import (
+    DEVICE_EXTENSIONS,
+    is_directly_issued_by,
+    unknown_critical_extension,
+    validity_problem,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,13 +28,22 @@ class UntrustedIssuer:
 def device_usage_problem(leaf: x509.Certificate) -> str | None:
     """Why ``leaf`` cannot be a device (TLS client) certificate, or ``None``.
 
-    A CA certificate (basicConstraints cA=TRUE) is refused even when a trusted CA issued it;
-    an extended key usage, when present, must allow clientAuth.
+    A CA certificate (basicConstraints cA=TRUE) is refused even when a trusted CA issued it; a
+    key usage, when present, must allow digitalSignature (a TLS client proves its key by
+    signing); an extended key usage, when present, must allow clientAuth.
     """
-    extensions = leaf.extensions
+    try:
+        extensions = leaf.extensions
+    except ValueError:  # duplicate or malformed extensions
+        return "its extensions do not parse"
     try:
         if extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
             return "a CA certificate (basicConstraints cA=TRUE) is not a device certificate"
+    except x509.ExtensionNotFound:
+        pass
+    try:
+        if not extensions.get_extension_for_class(x509.KeyUsage).value.digital_signature:
+            return "key usage does not allow digitalSignature (a TLS client signs with its key)"
     except x509.ExtensionNotFound:
         pass
     try:
@@ -39,6 +54,13 @@ def device_usage_problem(leaf: x509.Certificate) -> str | None:
     if not any(usage in allowed for usage in usages):
         return "extended key usage does not allow clientAuth"
     return None
+
+
+def unknown_device_extension(leaf: x509.Certificate) -> str | None:
+    """The dotted OID of a critical extension of ``leaf`` that the checker does not understand
+    (``ocsp_core.chain.DEVICE_EXTENSIONS``), or ``None``. Call after
+    :func:`device_usage_problem` (which refuses extensions that do not parse)."""
+    return unknown_critical_extension(leaf.extensions, DEVICE_EXTENSIONS)
 
 
 def find_issuer(

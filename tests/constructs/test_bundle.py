@@ -148,7 +148,7 @@ def test_wheel_tags_fit_python_3_14_on_the_function_architecture(
 ) -> None:
     machine = "aarch64" if arch == "arm64" else "x86_64"
     tags = wheel_tags(synthesized_bundles[arch])
-    assert {"cryptography", "cffi", "requests"} <= set(tags)
+    assert set(tags) == {"cryptography", "cffi", "pycparser", "certifi"}, sorted(tags)
     for distribution, dist_tags in tags.items():
         assert dist_tags, distribution
         for tag in dist_tags:
@@ -275,12 +275,14 @@ sys.path.insert(0, bundle)
 started = time.perf_counter()
 import preauth_handler
 import_ms = (time.perf_counter() - started) * 1000
-import cryptography, requests, _cffi_backend
-modules = {m: sys.modules[m].__file__ for m in ("cryptography", "requests", "_cffi_backend",
-                                                 "preauth_handler", "charset_normalizer")
+import cryptography, certifi, _cffi_backend
+modules = {m: sys.modules[m].__file__ for m in ("cryptography", "certifi", "_cffi_backend",
+                                                 "preauth_handler")
            if m in sys.modules}
+absent = [m for m in ("requests", "urllib3", "charset_normalizer", "idna") if m in sys.modules]
 answers = [preauth_handler.handler(json.loads(e), None) for e in sys.argv[2:]]
-print(json.dumps({"import_ms": import_ms, "modules": modules, "answers": answers}))
+print(json.dumps({"import_ms": import_ms, "modules": modules, "answers": answers,
+                  "absent": absent}))
 """
 
 
@@ -329,6 +331,7 @@ def test_handler_answers_from_the_bundle_in_a_clean_interpreter(
     assert requests == 1  # only the trusted device reached the responder
     for module, path in probe["modules"].items():
         assert Path(path).is_relative_to(host_bundle), (module, path)
+    assert probe["absent"] == [], "the handler needs no HTTP library but the standard one"
     reasons = [line.get("reason") for line in probe["log_lines"]]
     assert reasons == ["GOOD", "UNTRUSTED_ISSUER", "MALFORMED_EVENT"]
     # Reported by the lead: the cold import time of the handler from the bundle.

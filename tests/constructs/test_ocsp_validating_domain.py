@@ -460,8 +460,12 @@ def test_cname_to_the_data_ats_endpoint() -> None:
 def test_alarms_by_default(default_domain: Any) -> None:
     stack, domain, template = default_domain
     alarms = template.find_resources("AWS::CloudWatch::Alarm")
-    assert len(alarms) == 4
-    by_metric = {a["Properties"]["MetricName"]: a["Properties"] for a in alarms.values()}
+    assert len(alarms) == 6
+    by_metric = {
+        a["Properties"]["MetricName"]: a["Properties"]
+        for a in alarms.values()
+        if "MetricName" in a["Properties"] and "Reason" not in str(a["Properties"]["Dimensions"])
+    }
     assert set(by_metric) == {"Errors", "Throttles", "Duration", "ResponderErrors"}
     assert by_metric["Errors"]["Threshold"] == 1
     assert by_metric["Throttles"]["Threshold"] == 1
@@ -472,10 +476,62 @@ def test_alarms_by_default(default_domain: Any) -> None:
     assert responder["Threshold"] == 5
     function_id = logical_id_of(stack, domain.function.node.default_child)
     assert responder["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": function_id}}]
-    for props in by_metric.values():
+    for props in (a["Properties"] for a in alarms.values()):
         assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
         assert props["TreatMissingData"] == "notBreaching"
+        assert props["EvaluationPeriods"] == 1
         assert "AlarmActions" not in props
+    # any CONFIG_ERROR decision: the whole fleet is being denied
+    (config,) = [a["Properties"] for k, a in alarms.items() if "ConfigErrorAlarm" in k]
+    assert (config["Namespace"], config["MetricName"]) == ("OcspIot/PreAuth", "Decisions")
+    assert config["Dimensions"] == [
+        {"Name": "FunctionName", "Value": {"Ref": function_id}},
+        {"Name": "Reason", "Value": "CONFIG_ERROR"},
+    ]
+    assert (config["Statistic"], config["Period"], config["Threshold"]) == ("Sum", 300, 1)
+    # the deny ratio: DENY decisions per invocation, once there are 10 invocations
+    (ratio,) = [a["Properties"] for k, a in alarms.items() if "DenyRatioAlarm" in k]
+    assert ratio["Threshold"] == 50
+    queries = {q["Id"]: q for q in ratio["Metrics"]}
+    (expression,) = [q for q in queries.values() if "Expression" in q]
+    assert expression["Expression"] == "IF(invocations >= 10, 100 * denied / invocations, 0)"
+    assert expression["ReturnData"] is True
+    denied = queries["denied"]["MetricStat"]
+    assert denied["Metric"] == {
+        "Namespace": "OcspIot/PreAuth",
+        "MetricName": "Decisions",
+        "Dimensions": [
+            {"Name": "FunctionName", "Value": {"Ref": function_id}},
+            {"Name": "Verdict", "Value": "DENY"},
+        ],
+    }
+    invocations = queries["invocations"]["MetricStat"]
+    assert invocations["Metric"] == {
+        "Namespace": "AWS/Lambda",
+        "MetricName": "Invocations",
+        "Dimensions": [{"Name": "FunctionName", "Value": {"Ref": function_id}}],
+    }
+    assert (denied["Stat"], denied["Period"]) == (invocations["Stat"], invocations["Period"])
+    assert (denied["Stat"], denied["Period"]) == ("Sum", 300)
+
+
+def test_the_deny_ratio_threshold_is_a_prop() -> None:
+    stack = new_stack()
+    make_domain(stack, deny_ratio_alarm_threshold=90)
+    alarms = template_of(stack).find_resources("AWS::CloudWatch::Alarm")
+    (ratio,) = [a["Properties"] for k, a in alarms.items() if "DenyRatioAlarm" in k]
+    assert ratio["Threshold"] == 90
+    assert "At least 90% of the connections" in ratio["AlarmDescription"]
+
+
+@pytest.mark.parametrize("value", [0, 101, 50.5, True, "50", None])
+def test_fails_on_a_deny_ratio_threshold_that_is_not_a_percentage(value: Any) -> None:
+    with pytest.raises(PropsError) as failure:
+        make_domain(new_stack(), deny_ratio_alarm_threshold=value)
+    assert failure.value.problems == (
+        "deny_ratio_alarm_threshold must be a whole number of percent from 1 to 100, "
+        f"got {value!r}",
+    )
 
 
 def test_alarms_off_and_alarm_action() -> None:
@@ -488,7 +544,7 @@ def test_alarms_off_and_alarm_action() -> None:
     make_domain(stack, alarm_action=cw_actions.SnsAction(topic))
     alarms = template_of(stack).find_resources("AWS::CloudWatch::Alarm")
     topic_id = logical_id_of(stack, topic.node.default_child)
-    assert [a["Properties"]["AlarmActions"] for a in alarms.values()] == [[{"Ref": topic_id}]] * 4
+    assert [a["Properties"]["AlarmActions"] for a in alarms.values()] == [[{"Ref": topic_id}]] * 6
 
 
 def test_alarm_and_ok_actions_are_lists() -> None:
@@ -501,7 +557,7 @@ def test_alarm_and_ok_actions_are_lists() -> None:
     )
     alarms = template_of(stack).find_resources("AWS::CloudWatch::Alarm")
     ids = [logical_id_of(stack, t.node.default_child) for t in (paging, tickets, recovered)]
-    assert len(alarms) == 4
+    assert len(alarms) == 6
     for alarm in alarms.values():
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": ids[0]}, {"Ref": ids[1]}]
         assert alarm["Properties"]["OKActions"] == [{"Ref": ids[2]}]
@@ -654,6 +710,11 @@ def test_metrics(default_domain: Any) -> None:
     assert domain.metric_throttles().metric_name == "Throttles"
     assert domain.metric_duration().metric_name == "Duration"
     assert domain.metric_invocations().metric_name == "Invocations"
+    assert rendered(domain.metric_config_errors())["dimensions"]["Reason"] == "CONFIG_ERROR"
+    ratio = domain.metric_deny_ratio()
+    assert ratio.expression == "IF(invocations >= 10, 100 * denied / invocations, 0)"
+    assert set(ratio.using_metrics) == {"denied", "invocations"}
+    assert ratio.period.to_seconds() == 300
 
 
 @pytest.mark.parametrize(

@@ -419,13 +419,23 @@ def test_without_next_update_an_answer_is_fresh_for_the_configured_age(pki: Pki)
     assert answer.fresh_until == this + MAX_AGE
 
 
-def test_age_zero_requires_a_next_update(pki: Pki) -> None:
+@pytest.mark.parametrize(
+    "age",
+    [dt.timedelta(0), dt.timedelta(seconds=30), CLOCK_SKEW + dt.timedelta(seconds=5)],
+    ids=["just-produced", "inside-the-clock-skew", "beyond-the-clock-skew"],
+)
+def test_age_zero_requires_a_next_update(pki: Pki, age: dt.timedelta) -> None:
+    """``OCSP_MAX_AGE_WITHOUT_NEXT_UPDATE_SECONDS=0`` means what the docs say: an answer without
+    nextUpdate is refused, however recent (the clock skew admits none of them)."""
     device = pki.issue_device()
-    this = NOW - CLOCK_SKEW - dt.timedelta(seconds=5)
-    data = respond(device, pki.issuing_ca, this_update=this, next_update=None)
-    rejected(
+    data = respond(device, pki.issuing_ca, this_update=NOW - age, next_update=None)
+    rejection = rejected(
         verify(data, device, pki.issuing_ca, max_age=dt.timedelta(0)), OcspReason.STALE_RESPONSE
     )
+    assert "required" in rejection.detail
+    # while with any age at all, a just-produced one is accepted
+    if age == dt.timedelta(0):
+        accepted(verify(data, device, pki.issuing_ca, max_age=dt.timedelta(seconds=1)))
 
 
 # -- 8. nonce ---------------------------------------------------------------------------------

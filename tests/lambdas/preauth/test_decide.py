@@ -11,7 +11,7 @@ import pytest
 from cryptography.x509 import ocsp as x509_ocsp
 from ocsp_core.cache import ResponseCache
 from ocsp_core.certid import HashName
-from ocsp_core.transport import RequestsFetcher
+from ocsp_core.transport import HttpFetcher
 from preauth.decide import check
 from preauth.event import parse_event
 from preauth.models import Attempt, Decision, Reason, Verdict
@@ -54,14 +54,14 @@ def attempt_of(device: Issued) -> Attempt:
 
 
 class Checker:
-    """Calls ``check`` with one cache and the real ``RequestsFetcher``."""
+    """Calls ``check`` with one cache and the real ``HttpFetcher``."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.cache = ResponseCache(max_entries=settings.cache_max_entries)
 
     def __call__(self, device: Issued, *, now: dt.datetime = NOW) -> Decision:
-        fetcher = RequestsFetcher(
+        fetcher = HttpFetcher(
             allowed_urls=self.settings.allowed_urls,
             max_response_bytes=self.settings.max_response_bytes,
             deadline=time.monotonic() + self.settings.deadline_seconds,
@@ -381,12 +381,35 @@ def test_without_a_stale_window_an_outage_follows_the_fail_mode(
     expect(run(device, now=NOW + 10 * MINUTE), Verdict.DENY, Reason.RESPONDER_UNAVAILABLE)
 
 
-def test_stale_revoked_answer_still_denies_in_fail_open(pki: Pki, server: LoopbackServer) -> None:
+def test_a_revoked_answer_is_final_past_its_freshness_in_fail_open(
+    pki: Pki, server: LoopbackServer
+) -> None:
+    """A verified revoked answer decides until the device expires: past its nextUpdate and
+    stale-if-error window, with the responder down and fail-open, it is still a cache hit."""
     run, device = _prime_then_break(
         pki, server, "revoked", stale_if_error_seconds=600, fail_mode=FailMode.OPEN
     )
-    expect(run(device, now=NOW + 10 * MINUTE), Verdict.DENY, Reason.REVOKED)
-    expect(run(device, now=NOW + 16 * MINUTE), Verdict.ALLOW, Reason.FAIL_OPEN)
+    for later in (10 * MINUTE, 16 * MINUTE, dt.timedelta(days=20)):
+        decision = expect(run(device, now=NOW + later), Verdict.DENY, Reason.REVOKED)
+        assert (decision.cache_hit, decision.responder_requests) == (True, 0)
+    assert server.request_count == 1
+    expired = run(device, now=device.cert.not_valid_after_utc + MINUTE)
+    expect(expired, Verdict.DENY, Reason.CERT_EXPIRED)
+
+
+def test_a_replayed_older_good_answer_cannot_undo_a_revocation(pki: Pki) -> None:
+    """Revoked, then (a cache that lost the entry aside) every later good answer, older or
+    newer, finds the revocation cached and is not even asked for."""
+    with LoopbackServer() as server:
+        device = pki.issue_device(ocsp_url=server.url)
+        run = Checker(settings_for(pki, allowed=(server.url,), cache_max_seconds=60))
+        serve(server, device, pki.issuing_ca, status="revoked")
+        expect(run(device), Verdict.DENY, Reason.REVOKED)
+        # the path now replays a good answer from before the revocation
+        serve(server, device, pki.issuing_ca, this_update=NOW - 30 * MINUTE)
+        for later in (2 * MINUTE, 30 * MINUTE):
+            expect(run(device, now=NOW + later), Verdict.DENY, Reason.REVOKED)
+        assert server.request_count == 1
 
 
 def test_unknown_answer_forgets_an_earlier_good_one(pki: Pki) -> None:

@@ -5,17 +5,31 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
-from preauth.device import UntrustedIssuer, device_usage_problem, find_issuer
+from preauth.device import (
+    UntrustedIssuer,
+    device_usage_problem,
+    find_issuer,
+    unknown_device_extension,
+)
 
+from tests.lambdas.support.cas import (
+    UNKNOWN_OID,
+    Extension,
+    malformed_constraints,
+    policies,
+    subject_alt_name,
+    unknown,
+)
 from tests.lambdas.support.forge import (
     der_children,
     der_wrap,
 )
-from tests.lambdas.support.pki import Pki
+from tests.lambdas.support.pki import Pki, custom_certificate, usage
 from tests.lambdas.support.unit import NOW
 
 
@@ -106,3 +120,43 @@ def test_sha1_signed_device_certificate_is_untrusted(pki: Pki) -> None:
     cert = x509.load_der_x509_certificate(forged)
     decision = find_issuer(cert, (pki.rsa_ca.cert,), NOW)
     assert isinstance(decision, UntrustedIssuer), decision
+
+
+# -- device certificates and RFC 5280 4.2 ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extensions", "key_usage", "usage_problem", "unknown"),
+    [
+        pytest.param([], None, None, None, id="plain"),
+        pytest.param([subject_alt_name(critical=True)], None, None, None, id="critical-san"),
+        pytest.param([unknown(critical=False)], None, None, None, id="non-critical-unknown"),
+        pytest.param([unknown(critical=True)], None, None, UNKNOWN_OID.dotted_string, id="unknown"),
+        pytest.param([policies()], None, None, "2.5.29.32", id="critical-policies"),
+        pytest.param(
+            [], usage(digital_signature=False), "digitalSignature", None, id="no-digital-signature"
+        ),
+    ],
+)
+def test_device_extension_rules(
+    pki: Pki,
+    extensions: list[Extension],
+    key_usage: x509.KeyUsage | None,
+    usage_problem: str | None,
+    unknown: str | None,
+) -> None:
+    device = pki.issue_device(extensions=extensions, key_usage=key_usage).cert
+    problem = device_usage_problem(device)
+    if usage_problem is None:
+        assert problem is None
+    else:
+        assert problem is not None
+        assert usage_problem in problem
+    assert unknown_device_extension(device) == unknown
+
+
+def test_a_device_whose_extensions_do_not_parse_is_not_a_device(pki: Pki) -> None:
+    device = custom_certificate(
+        "broken device", issuer=pki.issuing_ca, extensions=[malformed_constraints()]
+    )
+    assert device_usage_problem(device.cert) == "its extensions do not parse"

@@ -3,11 +3,13 @@ re-read after ``reset()``."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from tests.lambdas.support.cas import CA_VARIANTS, candidate
 from tests.lambdas.support.harness import ALLOW, DENY, Invoker, make_event
 from tests.lambdas.support.loopback import LoopbackServer
 from tests.lambdas.support.pki import Issued, Pki
@@ -52,7 +54,16 @@ def test_malformed_setting_denies_with_config_error(
     assert invoke(make_event(good_device)).answer == ALLOW
 
 
-@pytest.mark.parametrize("trusted", ["", "not a pem", "device"])
+#: Trust anchors the Lambda refuses (``tests/lambdas/support/cas.py``), besides text and devices.
+REFUSED_CAS = [name for name, (_, problem) in CA_VARIANTS.items() if problem is not None]
+RANDOM_DER_PEM = (
+    "-----BEGIN CERTIFICATE-----\n"
+    + base64.encodebytes(b"\x30\x82\x01\x00" + bytes(range(256))).decode()
+    + "-----END CERTIFICATE-----\n"
+)
+
+
+@pytest.mark.parametrize("trusted", ["", "not a pem", "device", "random-der", *REFUSED_CAS])
 def test_bad_trusted_ca_pem_denies_with_config_error(
     *,
     pki: Pki,
@@ -62,7 +73,14 @@ def test_bad_trusted_ca_pem_denies_with_config_error(
     invoke: Invoker,
     trusted: str,
 ) -> None:
-    value = good_device.pem.decode() if trusted == "device" else trusted
+    """Whatever is not a usable trust anchor denies every device with CONFIG_ERROR (the
+    construct refuses the same at synth: ``tests/contract``)."""
+    if trusted in CA_VARIANTS:
+        value = candidate(trusted, CA_VARIANTS[trusted][0]).pem.decode()
+    else:
+        value = {"device": good_device.pem.decode(), "random-der": RANDOM_DER_PEM}.get(
+            trusted, trusted
+        )
     monkeypatch.setenv("TRUSTED_CA_PEM", value)
     monkeypatch.setenv("OCSP_ALLOWED_URLS", good_server.url)
     monkeypatch.setenv("OCSP_FAIL_MODE", "open")

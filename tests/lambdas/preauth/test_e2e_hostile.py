@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
 
+from tests.lambdas.support.cas import Extension, policies, subject_alt_name, unknown
 from tests.lambdas.support.forge import (
     ParsedRequest,
     answer_with,
@@ -45,7 +46,7 @@ from tests.lambdas.support.loopback import (
     closed_port_url,
     fixed,
 )
-from tests.lambdas.support.pki import Issued, Pki
+from tests.lambdas.support.pki import Issued, Pki, usage
 
 Configure = Callable[..., None]
 
@@ -53,6 +54,7 @@ TIMEOUT_SECONDS = 1
 DEADLINE_SECONDS = 2
 #: Generous upper bound on any decision's wall time.
 BOUND_SECONDS = DEADLINE_SECONDS + 1.5
+UNSUPPORTED = "UNSUPPORTED_CRITICAL_EXTENSION"
 FAST = {"OCSP_TIMEOUT_SECONDS": TIMEOUT_SECONDS, "OCSP_DEADLINE_SECONDS": DEADLINE_SECONDS}
 
 
@@ -64,6 +66,9 @@ class Ctx:
     delegate_not_yet_valid: Issued
     delegate_by_root: Issued  # OCSPSigning EKU, chains to the trusted root, not the issuer
     delegate_by_rogue: Issued  # issued by the CA that shares issuing_ca's name
+    delegate_critical_unknown: Issued  # authorized, but with a critical extension unknown to us
+    delegate_critical_policies: Issued  # authorized, but with critical certificatePolicies
+    delegate_critical_san: Issued  # authorized, with a critical subjectAltName (understood)
 
 
 @dataclass(frozen=True)
@@ -241,6 +246,23 @@ CASES: list[Case] = [
         "UNAUTHORIZED_RESPONDER",
     ),
     Case(
+        "delegate-with-critical-unknown-extension",
+        lambda ctx: _signed_by(ctx.delegate_critical_unknown),
+        "check",
+        "UNAUTHORIZED_RESPONDER",
+    ),
+    Case(
+        "delegate-with-critical-policies",
+        lambda ctx: _signed_by(ctx.delegate_critical_policies),
+        "check",
+        "UNAUTHORIZED_RESPONDER",
+    ),
+    Case(
+        "good-delegate-with-critical-subject-alt-name",
+        lambda ctx: _signed_by(ctx.delegate_critical_san),
+        "allow",
+    ),
+    Case(
         "signed-with-sha1",
         lambda ctx: _tamper(ctx, lambda d: resigned_with_sha1(d, key=ctx.pki.issuing_ca.key)),
         "check",
@@ -289,6 +311,13 @@ CASES: list[Case] = [
         _signed("issuing_ca", this_update_offset=-3600, next_update_offset=None),
         "check",
         "STALE_RESPONSE",
+    ),
+    Case(
+        "no-next-update-when-required",
+        _signed("issuing_ca", next_update_offset=None),
+        "check",
+        "STALE_RESPONSE",
+        env={"OCSP_MAX_AGE_WITHOUT_NEXT_UPDATE_SECONDS": "0"},
     ),
     # -- nonce -----------------------------------------------------------------------------------
     Case(
@@ -464,6 +493,9 @@ def ctx(pki: Pki, servers: tuple[LoopbackServer, LoopbackServer]) -> Ctx:
         ),
         delegate_by_root=pki.issue_delegate(issuer=pki.root),
         delegate_by_rogue=pki.issue_delegate(issuer=pki.rogue_ca),
+        delegate_critical_unknown=pki.issue_delegate(extensions=[unknown(critical=True)]),
+        delegate_critical_policies=pki.issue_delegate(extensions=[policies(critical=True)]),
+        delegate_critical_san=pki.issue_delegate(extensions=[subject_alt_name(critical=True)]),
         pki=pki,
         redirect_target=servers[1],
         impostor=Issued(impostor_cert, pki.issuing_ca.key),
@@ -579,6 +611,40 @@ def test_untrusted_device_denied_without_request(
     assert (outcome.answer, outcome.reason) == (DENY, "UNTRUSTED_ISSUER"), outcome
     assert hostile.request_count == 0
     assert outcome.log["ResponderRequests"] == 0
+
+
+@pytest.mark.parametrize(
+    ("extensions", "key_usage", "reason"),
+    [
+        pytest.param(
+            [unknown(critical=True)], None, "UNSUPPORTED_CRITICAL_EXTENSION", id="unknown"
+        ),
+        pytest.param(
+            [policies(critical=True)], None, "UNSUPPORTED_CRITICAL_EXTENSION", id="policies"
+        ),
+        pytest.param([], usage(digital_signature=False), "NOT_A_DEVICE_CERT", id="no-signing"),
+    ],
+)
+@pytest.mark.parametrize("mode", ["closed", "open"])
+def test_device_the_checker_cannot_use_is_denied_without_request(
+    *,
+    pki: Pki,
+    hostile: LoopbackServer,
+    configure: Configure,
+    invoke: Invoker,
+    extensions: list[Extension],
+    key_usage: x509.KeyUsage | None,
+    reason: str,
+    mode: str,
+) -> None:
+    """RFC 5280 4.2: a critical extension the checker does not understand makes the device
+    certificate unusable, even though its CA issued it and the responder says good."""
+    hostile.behaviour = _signed_by(pki.issuing_ca)
+    device = pki.issue_device(ocsp_url=hostile.url, extensions=extensions, key_usage=key_usage)
+    configure(trusted=[pki.issuing_ca], allowed=[hostile.url], OCSP_FAIL_MODE=mode, **FAST)
+    outcome = invoke(make_event(device))
+    assert (outcome.answer, outcome.reason) == (DENY, reason), outcome
+    assert hostile.request_count == 0
 
 
 @pytest.mark.parametrize(

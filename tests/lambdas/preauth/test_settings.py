@@ -11,6 +11,7 @@ from ocsp_core.certid import HashName
 from ocsp_core.settings import normalize_url
 from preauth.settings import DEFAULTS, ConfigError, FailMode, load_settings
 
+from tests.lambdas.support.cas import CA_VARIANTS, candidate
 from tests.lambdas.support.pki import Pki
 
 URL = "http://ocsp.example.com/"
@@ -142,6 +143,24 @@ def test_fails_when_a_trusted_certificate_is_not_a_ca(pki: Pki) -> None:
     device = pki.issue_device()
     with pytest.raises(ConfigError, match=r"#2 .*must be a CA certificate"):
         load_settings(env_for(pki, TRUSTED_CA_PEM=(pki.issuing_ca.pem + device.pem).decode()))
+
+
+@pytest.mark.parametrize("name", list(CA_VARIANTS))
+def test_each_trusted_ca_is_held_to_the_trust_anchor_rules(pki: Pki, name: str) -> None:
+    """A CA the rules refuse (``ocsp_core.chain.ca_problem``) is a configuration error naming
+    its position, its subject and the rule; any other is trusted."""
+    extensions, problem = CA_VARIANTS[name]
+    variant = candidate(name, extensions)
+    env = env_for(pki, TRUSTED_CA_PEM=(pki.issuing_ca.pem + variant.pem).decode())
+    if problem is None:
+        assert load_settings(env).trusted_cas == (pki.issuing_ca.cert, variant.cert)
+        return
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env)
+    (message,) = caught.value.problems
+    assert message == (
+        f"TRUSTED_CA_PEM certificate #2 (CN={name},O=ocsp-iot-constructs tests) must be {problem}"
+    )
 
 
 def test_fails_when_no_url_is_configured(pki: Pki) -> None:

@@ -12,7 +12,8 @@
 - ``delegate_expired``: issued by ``issuing_ca`` with the EKU, validity entirely in the past;
 - ``rsa_ca`` / ``rsa_delegate``: an RSA-2048 issuing CA (signed by ``root``) and its delegate.
 
-``Pki.issue_device(...)`` issues a client certificate (default issuer ``issuing_ca``).
+``Pki.issue_device(...)`` issues a client certificate (default issuer ``issuing_ca``);
+``custom_certificate(...)`` builds one with exactly the extensions given (CA variants).
 ``Pki.write_files(dir)`` writes PEM files for ``openssl``.
 
 Import it from tests in this package with ``from .pki import build_pki`` (``lambda`` is a keyword,
@@ -22,6 +23,7 @@ so ``tests.lambda`` can only be reached relatively or through ``importlib``).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,6 +100,8 @@ def _sign(
     not_after: dt.datetime | None = None,
     ocsp_nocheck: bool = False,
     pss: bool = False,
+    key_usage: x509.KeyUsage | None = None,
+    extensions: Sequence[tuple[x509.ExtensionType, bool]] = (),
 ) -> Issued:
     now = utcnow()
     nb = not_before if not_before is not None else now - BACKDATE
@@ -120,20 +124,7 @@ def _sign(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),
             critical=False,
         )
-    builder = builder.add_extension(
-        x509.KeyUsage(
-            digital_signature=True,
-            content_commitment=False,
-            key_encipherment=False,
-            data_encipherment=False,
-            key_agreement=False,
-            key_cert_sign=ca,
-            crl_sign=ca,
-            encipher_only=False,
-            decipher_only=False,
-        ),
-        critical=True,
-    )
+    builder = builder.add_extension(key_usage or usage(key_cert_sign=ca), critical=True)
     if eku:
         builder = builder.add_extension(x509.ExtendedKeyUsage(eku), critical=False)
     if ocsp_url is not None:
@@ -150,9 +141,53 @@ def _sign(
         )
     if ocsp_nocheck:
         builder = builder.add_extension(x509.OCSPNoCheck(), critical=False)
+    for extension, critical in extensions:
+        builder = builder.add_extension(extension, critical=critical)
     rsa_padding = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32) if pss else None
     cert = builder.sign(signer_key, hashes.SHA256(), rsa_padding=rsa_padding)
     return Issued(cert=cert, key=key)
+
+
+def usage(*, digital_signature: bool = True, key_cert_sign: bool = False) -> x509.KeyUsage:
+    """A keyUsage with the given bits (crlSign goes with keyCertSign)."""
+    return x509.KeyUsage(
+        digital_signature=digital_signature,
+        content_commitment=False,
+        key_encipherment=not digital_signature,  # a usage with at least one bit set
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=key_cert_sign,
+        crl_sign=key_cert_sign,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def custom_certificate(
+    common_name: str,
+    *,
+    issuer: Issued | None,
+    extensions: Sequence[tuple[x509.ExtensionType, bool]],
+    key: PrivateKey | None = None,
+) -> Issued:
+    """A certificate with exactly ``extensions`` (and nothing else), self-signed unless
+    ``issuer`` is given; valid from an hour ago for a year."""
+    key = key or new_key()
+    now = utcnow()
+    subject = _name(common_name)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer.cert.subject if issuer is not None else subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - BACKDATE)
+        .not_valid_after(now + CA_LIFETIME)
+    )
+    for extension, critical in extensions:
+        builder = builder.add_extension(extension, critical=critical)
+    signer = issuer.key if issuer is not None else key
+    return Issued(builder.sign(signer, hashes.SHA256()), key)
 
 
 def _responder(
@@ -163,6 +198,7 @@ def _responder(
     key_kind: str = "ec",
     not_before: dt.datetime | None = None,
     not_after: dt.datetime | None = None,
+    extensions: Sequence[tuple[x509.ExtensionType, bool]] = (),
 ) -> Issued:
     """A responder certificate: OCSPSigning EKU and ocsp-nocheck, or (``eku=False``) only
     clientAuth, which makes it no responder at all."""
@@ -175,6 +211,7 @@ def _responder(
         not_before=not_before,
         not_after=not_after,
         ocsp_nocheck=eku,
+        extensions=extensions,
     )
 
 
@@ -202,9 +239,12 @@ class Pki:
         not_after: dt.datetime | None = None,
         key_kind: str = "ec",
         pss: bool = False,
+        key_usage: x509.KeyUsage | None = None,
+        extensions: Sequence[tuple[x509.ExtensionType, bool]] = (),
     ) -> Issued:
         """A device (client) certificate, issued by ``issuing_ca`` unless ``issuer`` is given
-        (``pss=True``: signed with RSASSA-PSS/SHA-256; the issuer must have an RSA key)."""
+        (``pss=True``: signed with RSASSA-PSS/SHA-256; the issuer must have an RSA key), with
+        ``key_usage`` instead of digitalSignature and ``extensions`` added."""
         self._counter[0] += 1
         return _sign(
             subject=_name(f"device-{self._counter[0]}"),
@@ -217,6 +257,8 @@ class Pki:
             not_before=not_before,
             not_after=not_after,
             pss=pss,
+            key_usage=key_usage,
+            extensions=extensions,
         )
 
     def issue_delegate(
@@ -226,8 +268,10 @@ class Pki:
         eku: bool = True,
         not_before: dt.datetime | None = None,
         not_after: dt.datetime | None = None,
+        extensions: Sequence[tuple[x509.ExtensionType, bool]] = (),
     ) -> Issued:
-        """Another OCSP responder certificate (with the OCSPSigning EKU unless ``eku=False``)."""
+        """Another OCSP responder certificate (with the OCSPSigning EKU unless ``eku=False``),
+        with ``extensions`` added."""
         self._counter[0] += 1
         return _responder(
             f"ocsp-responder-{self._counter[0]}",
@@ -235,6 +279,7 @@ class Pki:
             eku=eku,
             not_before=not_before,
             not_after=not_after,
+            extensions=extensions,
         )
 
     def write_files(self, directory: Path) -> dict[str, Path]:
