@@ -245,13 +245,13 @@ class OcspValidatingDomain(PreAuthMetrics, Construct):
                 security_groups=security_groups,
                 log_encryption_key=log_encryption_key,
             ),
-            alarm_actions=(
-                alarm_actions if alarm_action is None else [*alarm_actions, alarm_action]
-            ),
+            alarm_actions=alarm_actions,
+            alarm_action=alarm_action,
             ok_actions=ok_actions,
             hosted_zone=hosted_zone,
             record_ttl=record_ttl,
             responder_errors_alarm_threshold=responder_errors_alarm_threshold,
+            alarms=alarms,
         )
         for warning_id, message in _domain_props.warnings(props):
             warn(self, warning_id, message)
@@ -333,11 +333,13 @@ class OcspValidatingDomain(PreAuthMetrics, Construct):
 
         self.alarms: tuple[cloudwatch.Alarm, ...] = ()
         """The alarms (errors, throttles, duration near the timeout, responder errors)."""
-        if alarms:
+        if props.alarms:
             self.alarms = create_alarms(
                 self,
                 [
-                    *parts.standard_alarms("The OCSP pre-auth Lambda"),
+                    *parts.standard_alarms(
+                        "The OCSP pre-auth Lambda", budget=_domain_props.IOT_BUDGET
+                    ),
                     AlarmSpec(
                         "ResponderErrorsAlarm",
                         self.metric_responder_errors(),
