@@ -172,8 +172,8 @@ def resolve(
     function.check(problems)
     check_alarm_actions(problems, "alarm_actions", alarm_actions)
     check_alarm_actions(problems, "ok_actions", ok_actions)
-    if alarm_action is not None:
-        check_alarm_actions(problems, "alarm_action", [alarm_action])
+    if alarm_action is not None and not implements(alarm_action, cloudwatch.IAlarmAction):
+        problems.add("alarm_action", "a cloudwatch.IAlarmAction", type(alarm_action).__name__)
     problems.require(
         _is_int(responder_errors_alarm_threshold) and responder_errors_alarm_threshold >= 1,
         "responder_errors_alarm_threshold",
@@ -186,7 +186,11 @@ def resolve(
         problems, issuers, allowed_responder_urls, responder_url, require_one=bool(issuers)
     )
     environment = ocsp.environment(
-        contract.SETTINGS, issuers=issuers, allowed_urls=allowed, responder_url=responder_url
+        contract.SETTINGS,
+        issuers=issuers,
+        allowed_urls=allowed,
+        # a responder_url that is no string was reported; the size check measures the rest
+        responder_url=responder_url if isinstance(responder_url, str) else None,
     )
     size = client.environment_size(
         environment,

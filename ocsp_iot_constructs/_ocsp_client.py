@@ -506,7 +506,9 @@ def allowed_urls(
         for i, issuer in enumerate(issuers)
         if issuer.ocsp_responder_url is not None
     ]
-    if isinstance(allowed_responder_urls, str) or not isinstance(allowed_responder_urls, Sequence):
+    if isinstance(allowed_responder_urls, str | bytes | bytearray) or not isinstance(
+        allowed_responder_urls, Sequence
+    ):
         problems.add(
             "allowed_responder_urls",
             "a list of URLs",
@@ -541,7 +543,7 @@ _PEM_CERT = re.compile(
 
 def check_trusted_cas(problems: Problems, trusted_cas: object) -> list[TrustedIssuer]:
     """Record every unusable entry of ``trusted_cas``; return the usable ones."""
-    if isinstance(trusted_cas, str) or not isinstance(trusted_cas, Sequence):
+    if isinstance(trusted_cas, str | bytes | bytearray) or not isinstance(trusted_cas, Sequence):
         problems.add(
             "trusted_cas",
             "a list of OcspPrivateCa or TrustedCa.from_pem(...) objects",

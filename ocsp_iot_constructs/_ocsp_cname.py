@@ -29,7 +29,7 @@ from aws_cdk import aws_route53_targets as targets
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from ._validation import Problems, acknowledge, implements, is_token
+from ._validation import Problems, acknowledge, described, implements, is_token
 
 __all__ = ["OcspCnameDistribution"]
 
@@ -82,7 +82,7 @@ def check(problems: Problems, keyword: str, value: object, cname: str | None) ->
         problems.add(
             keyword,
             "omitted unless ocsp_custom_cname is set (the distribution serves that name)",
-            "an OcspCnameDistribution",
+            described("an OcspCnameDistribution"),
             "set ocsp_custom_cname too, or drop it",
         )
     zone = value.hosted_zone
@@ -107,7 +107,7 @@ def check(problems: Problems, keyword: str, value: object, cname: str | None) ->
                 region == CLOUDFRONT_CERTIFICATE_REGION,
                 f"{keyword}.certificate",
                 "an ACM certificate in us-east-1 (CloudFront takes no other Region's)",
-                f"a certificate in {region}",
+                described(f"a certificate in {region}"),
                 "import a us-east-1 certificate with acm.Certificate.from_certificate_arn",
             )
     if value.log_bucket is not None and not implements(value.log_bucket, s3.IBucket):

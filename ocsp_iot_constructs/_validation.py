@@ -113,6 +113,11 @@ class _Described(str):
         return str(self)
 
 
+def described(text: str) -> object:
+    """``text`` shown as it is after "got" (a description of the value, not the value)."""
+    return _Described(text)
+
+
 def _type_name(value: object) -> str:
     module = type(value).__module__.removeprefix("aws_cdk.")
     qualname = type(value).__qualname__

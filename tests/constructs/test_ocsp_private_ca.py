@@ -624,7 +624,12 @@ def _issue_condition(*names: str) -> dict[str, Any]:
     return {
         "ArnLike": {
             "acm-pca:TemplateArn": [
-                {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f":acm-pca:*:*:template/{n}"]]}
+                {
+                    "Fn::Join": [
+                        "",
+                        ["arn:", {"Ref": "AWS::Partition"}, f":acm-pca:*:*:template/{n}"],
+                    ]
+                }
                 for n in names
             ]
         }
@@ -730,9 +735,7 @@ def test_grant_issue_certificate_with_templates_grants_exactly_those() -> None:
         (["EndEntityCertificate"], r"^templates\[0\] must be a template name"),
     ],
 )
-def test_fails_when_granted_templates_are_not_template_names(
-    templates: Any, message: str
-) -> None:
+def test_fails_when_granted_templates_are_not_template_names(templates: Any, message: str) -> None:
     stack = cdk.Stack(new_app(), "S")
     ca = OcspPrivateCa(stack, "Ca")
     role = iam.Role(stack, "Signer", assumed_by=iam.AccountRootPrincipal())
