@@ -214,13 +214,6 @@ def check_mapping(problems: Problems, keyword: str, value: object, what: str) ->
     return dict(value)
 
 
-def check_duration(problems: Problems, keyword: str, value: object, example: str) -> bool:
-    """``value`` must be a ``cdk.Duration``; returns whether it is."""
-    ok = isinstance(value, cdk.Duration)
-    problems.require(ok, keyword, "a cdk.Duration", value, f"e.g. {example}")
-    return ok
-
-
 def is_dns_name(name: str) -> bool:
     """A fully qualified, lower-case DNS name such as ``ocsp.example.com``: two or more labels of
     a-z, 0-9 and '-' (not at either end), a top-level label that is not all digits (that would

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import aws_cdk as cdk
@@ -14,7 +15,7 @@ from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
 from ocsp_iot_constructs import OcspCnameDistribution, OcspPrivateCa, PropsError
 from tests.constructs.domain_support import ACCOUNT, REGION, make_domain, only
-from tests.support import cfn_lint_errors, logical_id_of, new_app
+from tests.support import ROOT, cfn_lint_errors, logical_id_of, new_app
 
 CLOUDFRONT_CERT_ARN = (
     f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/99999999-8888-7777-6666-555555555555"
@@ -345,3 +346,29 @@ def test_fails_when_the_distribution_prop_is_not_an_ocsp_cname_distribution() ->
         "ocsp_cname_distribution must be an OcspCnameDistribution(hosted_zone=..., "
         "certificate=...), got {'zone': 'x'}",
     )
+
+
+def test_the_docs_snippet_builds_the_distribution() -> None:
+    """The ``ocsp_cname_distribution`` block of docs/ocsp-private-ca.md, as written."""
+    doc = (ROOT / "docs" / "ocsp-private-ca.md").read_text()
+    blocks = [
+        b
+        for b in re.findall(r"```python\n(.*?)```", doc, re.S)
+        if "ocsp_cname_distribution=OcspCnameDistribution(" in b
+    ]
+    assert len(blocks) == 1, blocks
+    stack = _stack()
+    namespace: dict[str, Any] = {
+        "acm": acm,
+        "OcspPrivateCa": OcspPrivateCa,
+        "OcspCnameDistribution": OcspCnameDistribution,
+        "stack": stack,
+        "zone": _zone(stack),
+    }
+    exec(compile(blocks[0], "ocsp-private-ca.md", "exec"), namespace)  # noqa: S102 - our doc
+    ca = namespace["ca"]
+    assert ca.ocsp_responder_url == "http://ocsp.example.com"
+    assert ca.ocsp_distribution is not None
+    template = Template.from_stack(stack)
+    template.resource_count_is("AWS::CloudFront::Distribution", 1)
+    template.resource_count_is("AWS::Route53::RecordSet", 2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import aws_cdk as cdk
@@ -28,7 +29,7 @@ from tests.constructs.domain_support import (
     only,
     template_of,
 )
-from tests.support import cfn_lint_errors, logical_id_of, new_app
+from tests.support import ROOT, cfn_lint_errors, logical_id_of, new_app
 
 
 class _Stapled:
@@ -384,3 +385,23 @@ def test_fails_when_a_dashboard_prop_is_bad(props: dict[str, Any], message: str)
         OcspIotDashboard(new_stack(), "Dashboard", **props)
     (problem,) = caught.value.problems
     assert problem.startswith(message), problem
+
+
+def test_the_docs_snippet_builds_the_dashboard() -> None:
+    """The ``OcspIotDashboard`` block of docs/ocsp-validating-domain.md, as written."""
+    doc = (ROOT / "docs" / "ocsp-validating-domain.md").read_text()
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", doc, re.S) if "OcspIotDashboard(" in b]
+    assert len(blocks) == 1, blocks
+    stack = new_stack()
+    namespace: dict[str, Any] = {
+        "stack": stack,
+        "devices": make_domain(stack),
+        "partners": _second_domain(stack),
+        "stapled_domain": _Stapled("stapled", CERT_ARN),
+    }
+    exec(compile(blocks[0], "ocsp-validating-domain.md", "exec"), namespace)  # noqa: S102
+    _, dashboard = only(template_of(stack), "AWS::CloudWatch::Dashboard")
+    assert dashboard["Properties"]["DashboardName"] == "iot-fleet-ocsp"
+    titles = [w["properties"].get("title") for w in dashboard_body(stack)["widgets"]]
+    assert "Decisions by reason: partners.example.com" in titles
+    assert "Staple retrievals (RetrieveOCSPStapleData.Success)" in titles
