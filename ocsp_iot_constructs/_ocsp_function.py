@@ -54,9 +54,6 @@ MIN_MEMORY_MB = 128
 MAX_MEMORY_MB = 10_240
 
 
-#: Lambda's longest function timeout.
-MAX_TIMEOUT = cdk.Duration.minutes(15)
-
 #: The architectures Lambda offers, by the names a prop may use for them.
 _ARCHITECTURES = {"arm64": "ARM_64", "x86_64": "X86_64"}
 

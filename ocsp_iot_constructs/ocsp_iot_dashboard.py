@@ -26,6 +26,7 @@ from constructs import Construct
 from . import _preauth_function as contract
 from ._preauth_metrics import PreAuthMetrics
 from ._validation import Problems, check_sequence, implements, is_token
+from .ocsp_validating_domain import OcspValidatingDomain
 
 __all__ = ["OcspIotDashboard", "StapledDomain"]
 
@@ -71,7 +72,7 @@ class OcspIotDashboard(Construct):
         scope: Construct,
         id: str,
         *,
-        domains: Sequence[PreAuthMetrics] = (),
+        domains: Sequence[OcspValidatingDomain] = (),
         stapled: Sequence[StapledDomain] = (),
         alarms: Sequence[cloudwatch.IAlarm] = (),
         dashboard_name: str | None = None,
@@ -93,8 +94,9 @@ class OcspIotDashboard(Construct):
         problems = Problems("OcspIotDashboard", id)
         domain_list = check_sequence(problems, "domains", domains, "OcspValidatingDomain")
         for index, domain in enumerate(domain_list):
+            # Any construct of this library with the pre-auth metrics and alarms fits.
             problems.require(
-                isinstance(domain, PreAuthMetrics),
+                isinstance(domain, PreAuthMetrics) and hasattr(domain, "domain_name"),
                 f"domains[{index}]",
                 "an OcspValidatingDomain",
                 domain,
@@ -156,7 +158,7 @@ class OcspIotDashboard(Construct):
         """The dashboard (also ``node.default_child``'s owner)."""
 
 
-def _alarms_of(domain: PreAuthMetrics) -> tuple[cloudwatch.IAlarm, ...]:
+def _alarms_of(domain: OcspValidatingDomain) -> tuple[cloudwatch.IAlarm, ...]:
     alarms: tuple[cloudwatch.IAlarm, ...] = getattr(domain, "alarms", ())
     return alarms
 
@@ -187,8 +189,8 @@ def _labelled(metric: cloudwatch.Metric, label: str) -> cloudwatch.Metric:
     return metric.with_(label=label)
 
 
-def _domain_rows(domain: PreAuthMetrics) -> list[list[cloudwatch.IWidget]]:
-    name: str = getattr(domain, "domain_name", None) or domain.function.node.path
+def _domain_rows(domain: OcspValidatingDomain) -> list[list[cloudwatch.IWidget]]:
+    name = domain.domain_name
     function_name = domain.function.function_name
     by_reason = cloudwatch.MathExpression(
         # Only the reasons that occurred: a search over the handler's {FunctionName, Reason}

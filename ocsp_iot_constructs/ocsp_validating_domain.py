@@ -172,10 +172,13 @@ class OcspValidatingDomain(PreAuthMetrics, Construct):
         :param max_response_bytes: cap on a responder's answer. Default: 16,384.
         :param nonce: send an OCSP nonce (AWS Private CA ignores it). Default: false.
         :param hash_algorithm: CertID hash. Default: SHA-1 (what RFC 5019 responders expect).
-        :param architecture: Default: ``Architecture.ARM_64``.
+        :param architecture: ``lambda_.Architecture`` (or ``"arm64"``/``"x86_64"``). Default:
+            ``Architecture.ARM_64``.
         :param memory_size: MB. Default: 256.
-        :param timeout: the Lambda timeout; below IoT's ~5 s budget. Default: 4 seconds.
-        :param log_retention: of the function's own log group. Default: three months.
+        :param timeout: the Lambda timeout, whole seconds up to 900 (Lambda's maximum); below
+            IoT's ~5 s budget (a warning otherwise). Default: 4 seconds.
+        :param log_retention: of the function's own log group (a ``logs.RetentionDays`` member,
+            or its name). Default: three months.
         :param tracing: X-Ray active tracing. Default: true.
         :param reserved_concurrent_executions: Default: none (unreserved).
         :param provisioned_concurrent_executions: when set, IoT invokes an alias ``live`` with
@@ -183,8 +186,8 @@ class OcspValidatingDomain(PreAuthMetrics, Construct):
         :param hosted_zone: when set, a CNAME ``domain_name`` -> the account's ``iot:Data-ATS``
             endpoint is created in it. Default: no DNS record.
         :param record_ttl: of the CNAME. Default: 5 minutes.
-        :param alarms: create alarms on Lambda errors, throttles, duration near the timeout and
-            responder errors. Default: true.
+        :param alarms: create alarms on Lambda errors, throttles, duration near the timeout (or
+            near IoT's ~5 s budget, if that is shorter) and responder errors. Default: true.
         :param vpc: place the pre-auth function in this VPC, e.g. to reach a private responder
             (it then needs a route to every responder: a NAT gateway for AWS Private CA's public
             one). Default: not in a VPC.
