@@ -68,6 +68,21 @@ def _enum_context(scope: Construct, key: str, enum: type[_E]) -> _E:
     raise ValueError(msg)
 
 
+def _require_together(**values: str | None) -> None:
+    """Context keys that only work as a pair: one without the other is an error, not a feature
+    silently left out."""
+    given = {k: v for k, v in values.items() if v is not None}
+    if given and len(given) < len(values):
+        missing = ", ".join(repr(k) for k in values if k not in given)
+        shown = ", ".join(f"{k}={v!r}" for k, v in given.items())
+        msg = (
+            f"context {missing} must be given together with {', '.join(map(repr, given))} "
+            f"(the CNAME is created in that hosted zone), got only {shown}; pass both "
+            "(-c hostedZoneId=Z... -c hostedZoneName=example.com) or neither"
+        )
+        raise ValueError(msg)
+
+
 class OcspIotReferenceStack(cdk.Stack):
     """An OCSP-checked IoT Core endpoint backed by its own AWS Private CA hierarchy."""
 
@@ -93,6 +108,7 @@ class OcspIotReferenceStack(cdk.Stack):
         )
         zone_id = optional_context(self, "hostedZoneId")
         zone_name = optional_context(self, "hostedZoneName")
+        _require_together(hostedZoneId=zone_id, hostedZoneName=zone_name)
         hosted_zone = (
             route53.HostedZone.from_hosted_zone_attributes(
                 self, "Zone", hosted_zone_id=zone_id, zone_name=zone_name

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 from ._assets import lambda_source_dir
 from ._validation import PropsError
+from .ocsp_iot_dashboard import OcspIotDashboard, StapledDomain
 from .ocsp_private_ca import (
     DEFAULT_SIGNING_ALGORITHM,
+    END_ENTITY_TEMPLATES,
     CaHierarchy,
     CaSubject,
+    CertificateTemplate,
     KeyAlgorithm,
+    OcspCnameDistribution,
     OcspPrivateCa,
     SigningAlgorithm,
     UsageMode,
@@ -29,17 +33,22 @@ from .ocsp_validating_domain import (
 
 __all__ = [
     "DEFAULT_SIGNING_ALGORITHM",
+    "END_ENTITY_TEMPLATES",
     "CaHierarchy",
     "CaSubject",
+    "CertificateTemplate",
     "DomainApplicationProtocol",
     "DomainAuthenticationType",
     "KeyAlgorithm",
+    "OcspCnameDistribution",
     "OcspFailMode",
     "OcspHashAlgorithm",
+    "OcspIotDashboard",
     "OcspPrivateCa",
     "OcspValidatingDomain",
     "PropsError",
     "SigningAlgorithm",
+    "StapledDomain",
     "TlsSecurityPolicy",
     "TrustedCa",
     "TrustedIssuer",

@@ -20,12 +20,14 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from ._types import TlsSecurityPolicy
-from ._validation import Problems, acknowledge, is_dns_name, is_token
+from ._validation import DNS_NAME_RULE, Problems, acknowledge, implements, is_dns_name, is_token
 
 _CONFIG_NAME = re.compile(r"^[\w.-]{1,128}$")
 
 #: Construct id of the stack-wide singleton Lambda behind every ``AwsCustomResource``.
 AWS_CUSTOM_RESOURCE_PROVIDER_ID = "AWS679f53fac002430cb0da5b7982bd2287"
+#: Construct id (on the stack) of the marker that finds the stack's one endpoint lookup.
+ENDPOINT_LOOKUP_MARKER_ID = "OcspIotDataAtsEndpoint"
 
 
 # -- checks ----------------------------------------------------------------------------------
@@ -38,6 +40,9 @@ def check_domain_name(
     if not isinstance(domain_name, str):
         problems.add("domain_name", "a string", domain_name)
         return
+    if hosted_zone is not None and not implements(hosted_zone, route53.IHostedZone):
+        problems.add("hosted_zone", "a route53.IHostedZone", hosted_zone)
+        hosted_zone = None
     if hosted_zone is not None and not is_token(hosted_zone.zone_name + domain_name):
         zone = hosted_zone.zone_name.rstrip(".")
         problems.require(
@@ -49,17 +54,14 @@ def check_domain_name(
         )
     if is_token(domain_name):
         return
-    ok = (
-        is_dns_name(domain_name)
-        and domain_name == domain_name.lower()
-        and not domain_name.rsplit(".", 1)[-1].isdigit()
-    )
+    ok = is_dns_name(domain_name)
+    lower = domain_name.lower()
     problems.require(
         ok,
         "domain_name",
-        "a lower-case fully qualified domain name such as 'devices.example.com' (labels of "
-        "a-z, 0-9 and '-', at most 253 characters, no wildcard, no trailing dot)",
+        f"{DNS_NAME_RULE} such as 'devices.example.com'",
         domain_name,
+        f"use {lower!r}" if lower != domain_name and is_dns_name(lower) else None,
     )
     if ok and domain_name.endswith(".amazonaws.com"):
         problems.add(
@@ -81,10 +83,10 @@ def check_certificates(
             "an ACM certificate (acm.ICertificate) for domain_name",
             None,
         )
-    elif not hasattr(server_certificate, "certificate_arn"):
+    elif not implements(server_certificate, acm.ICertificate):
         problems.add("server_certificate", "an acm.ICertificate", type(server_certificate).__name__)
-    if validation_certificate is not None and not hasattr(
-        validation_certificate, "certificate_arn"
+    if validation_certificate is not None and not implements(
+        validation_certificate, acm.ICertificate
     ):
         problems.add(
             "validation_certificate", "an acm.ICertificate", type(validation_certificate).__name__
@@ -109,8 +111,8 @@ def check_domain_settings(
     problems: Problems,
     *,
     config_name: str,
-    tls_security_policy: str,
-    tags: Mapping[str, str],
+    tls_security_policy: object,
+    tags: Mapping[object, object],
 ) -> None:
     """The domain configuration's name, TLS policy and tags."""
     if not is_token(config_name):
@@ -120,22 +122,25 @@ def check_domain_settings(
             "1-128 characters of letters, digits, '_', '.' and '-'",
             config_name,
         )
-    if not is_token(tls_security_policy):
+    if not (isinstance(tls_security_policy, str) and is_token(tls_security_policy)):
         problems.require(
-            tls_security_policy in TlsSecurityPolicy.ALL,
+            isinstance(tls_security_policy, str) and tls_security_policy in TlsSecurityPolicy.ALL,
             "tls_security_policy",
             f"one of {', '.join(TlsSecurityPolicy.ALL)}",
             tls_security_policy,
         )
     for key, value in tags.items():
         problems.require(
-            0 < len(key) <= 128 and not key.startswith("aws:"),
+            isinstance(key, str) and 0 < len(key) <= 128 and not key.startswith("aws:"),
             f"tags[{key!r}]",
             "a key of 1-128 characters not starting with 'aws:'",
             key,
         )
         problems.require(
-            len(value) <= 256, f"tags[{key!r}]", "a value of at most 256 characters", value
+            isinstance(value, str) and len(value) <= 256,
+            f"tags[{key!r}]",
+            "a string value of at most 256 characters",
+            value,
         )
 
 
@@ -288,17 +293,28 @@ class DnsRecord:
     cname_record: route53.CnameRecord
 
 
-def create_dns(
-    scope: Construct,
-    *,
-    hosted_zone: route53.IHostedZone,
-    domain_name: str,
-    ttl: cdk.Duration,
-    domain_configuration: iot.CfnDomainConfiguration,
-    comment: str,
-) -> DnsRecord:
-    """A CNAME ``domain_name`` -> the account's ``iot:Data-ATS`` endpoint, which CloudFormation
-    cannot return: an ``AwsCustomResource`` (``DataAtsEndpoint``) asks IoT at deploy time."""
+class _EndpointLookup(Construct):
+    """The stack's one ``iot:Data-ATS`` endpoint lookup, found by its fixed id on the stack.
+
+    The lookup itself (``DataAtsEndpoint``, an ``AwsCustomResource``) stays inside the first
+    construct that needed it, so its logical id is what it was before the lookup was shared;
+    every later domain of the stack reads ``endpoint_address`` from it. This marker adds
+    nothing to the template.
+    """
+
+    def __init__(self, scope: Construct, id: str, *, endpoint_address: str) -> None:
+        super().__init__(scope, id)
+        self.endpoint_address = endpoint_address
+
+
+def data_ats_endpoint(scope: Construct) -> str:
+    """The account's ``iot:Data-ATS`` endpoint (a deploy-time value), which CloudFormation
+    cannot return: one ``AwsCustomResource`` (``DataAtsEndpoint``, created in ``scope`` by the
+    first caller of the stack) asks IoT at deploy time; later callers share it."""
+    stack = cdk.Stack.of(scope)
+    marker = stack.node.try_find_child(ENDPOINT_LOOKUP_MARKER_ID)
+    if isinstance(marker, _EndpointLookup):
+        return marker.endpoint_address
     lookup = cr.AwsCustomResource(
         scope,
         "DataAtsEndpoint",
@@ -320,8 +336,24 @@ def create_dns(
         "iot:DescribeEndpoint supports no resource-level permissions; it is the only action "
         "granted",
     )
-    _acknowledge_aws_custom_resource_provider(cdk.Stack.of(scope))
+    _acknowledge_aws_custom_resource_provider(stack)
     endpoint_address = lookup.get_response_field("endpointAddress")
+    _EndpointLookup(stack, ENDPOINT_LOOKUP_MARKER_ID, endpoint_address=endpoint_address)
+    return endpoint_address
+
+
+def create_dns(
+    scope: Construct,
+    *,
+    hosted_zone: route53.IHostedZone,
+    domain_name: str,
+    ttl: cdk.Duration,
+    domain_configuration: iot.CfnDomainConfiguration,
+    comment: str,
+) -> DnsRecord:
+    """A CNAME ``domain_name`` -> the account's ``iot:Data-ATS`` endpoint
+    (:func:`data_ats_endpoint`: one lookup per stack)."""
+    endpoint_address = data_ats_endpoint(scope)
     record = route53.CnameRecord(
         scope,
         "Cname",

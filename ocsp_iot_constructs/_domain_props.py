@@ -10,9 +10,10 @@ otherwise returns the props with their defaults filled in and the Lambda environ
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import aws_cdk as cdk
 from aws_cdk import aws_certificatemanager as acm
@@ -28,7 +29,7 @@ from . import _ocsp_client as client
 from . import _preauth_function as contract
 from ._domain_config import check_certificates, check_domain_name, check_domain_settings
 from ._ocsp_client import EnvironmentSize, OcspClientOptions
-from ._ocsp_function import FunctionOptions, check_alarm_actions
+from ._ocsp_function import FunctionOptions, architecture_of, check_alarm_actions, retention_of
 from ._types import (
     DomainApplicationProtocol,
     DomainAuthenticationType,
@@ -36,13 +37,26 @@ from ._types import (
     OcspHashAlgorithm,
     TrustedIssuer,
 )
-from ._validation import Problems, enum_member, is_token
+from ._validation import (
+    Problems,
+    check_bool,
+    check_mapping,
+    enum_member,
+    implements,
+    is_token,
+)
 
 #: IoT Core's budget for the pre-auth Lambda (the documented custom-authorizer limit; the
 #: pre-auth limit itself is not published): the function's timeout must stay below it.
 IOT_BUDGET = cdk.Duration.seconds(5)
 #: The pre-auth function's timeout unless one is given.
 DEFAULT_TIMEOUT = cdk.Duration.seconds(4)
+#: The CNAME's TTL unless one is given, and the longest accepted (Route 53 takes more, but a
+#: record that points at IoT's endpoint gains nothing from a longer one).
+DEFAULT_RECORD_TTL = cdk.Duration.minutes(5)
+MAX_RECORD_TTL = cdk.Duration.days(2)
+#: ``AuthorizerConfig.DefaultAuthorizerName`` (CloudFormation schema).
+_AUTHORIZER_NAME = re.compile(r"[\w=,@-]{1,128}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,6 +85,7 @@ class DomainProps:
     alarm_actions: Sequence[cloudwatch.IAlarmAction]
     ok_actions: Sequence[cloudwatch.IAlarmAction]
     deny_ratio_alarm_threshold: int
+    alarms: bool = True
 
     @property
     def fail_mode(self) -> OcspFailMode:
@@ -106,6 +121,8 @@ def resolve(
     record_ttl: cdk.Duration | None,
     responder_errors_alarm_threshold: int,
     deny_ratio_alarm_threshold: int,
+    alarms: object = True,
+    alarm_action: cloudwatch.IAlarmAction | None = None,
 ) -> DomainProps:
     """Validate every prop; raise one ``PropsError`` naming all problems, else the props."""
     problems = Problems("OcspValidatingDomain", construct_id)
@@ -127,22 +144,38 @@ def resolve(
             problems, "hash_algorithm", OcspHashAlgorithm, ocsp.hash_algorithm
         ),
     )
+    if domain_configuration_name is not None and not isinstance(domain_configuration_name, str):
+        problems.add("domain_configuration_name", "a string", domain_configuration_name)
+        domain_configuration_name = None
     config_name = domain_configuration_name or cdk.Names.unique_resource_name(
         scope, max_length=128, separator="-"
     )
     check_domain_name(problems, domain_name, hosted_zone)
+    if hosted_zone is not None and not implements(hosted_zone, route53.IHostedZone):
+        hosted_zone = None  # reported by check_domain_name
     check_certificates(problems, server_certificate, validation_certificate)
     issuers = client.check_trusted_cas(problems, trusted_cas)
+    tag_map = check_mapping(problems, "tags", {} if tags is None else tags, "tag keys to values")
     check_domain_settings(
         problems,
         config_name=config_name,
         tls_security_policy=tls_security_policy,
-        tags=tags or {},
+        tags=tag_map,
     )
     _check_authorizer(problems, authentication, custom_authorizer_name)
+    for keyword, value in (
+        ("allow_authorizer_override", allow_authorizer_override),
+        ("enabled", enabled),
+        ("acknowledge_fail_open", acknowledge_fail_open),
+        ("alarms", alarms),
+    ):
+        check_bool(problems, keyword, value)
+    ttl = _record_ttl(problems, record_ttl)
     function.check(problems)
     check_alarm_actions(problems, "alarm_actions", alarm_actions)
     check_alarm_actions(problems, "ok_actions", ok_actions)
+    if alarm_action is not None and not implements(alarm_action, cloudwatch.IAlarmAction):
+        problems.add("alarm_action", "a cloudwatch.IAlarmAction", type(alarm_action).__name__)
     problems.require(
         _is_int(responder_errors_alarm_threshold) and responder_errors_alarm_threshold >= 1,
         "responder_errors_alarm_threshold",
@@ -156,9 +189,16 @@ def resolve(
         deny_ratio_alarm_threshold,
     )
     ocsp.check(problems, contract.SETTINGS, timeout=function.timeout)
-    allowed = client.allowed_urls(problems, issuers, allowed_responder_urls, responder_url)
+    # Without a usable trusted CA (reported above) the URL rule would only add noise.
+    allowed = client.allowed_urls(
+        problems, issuers, allowed_responder_urls, responder_url, require_one=bool(issuers)
+    )
     environment = ocsp.environment(
-        contract.SETTINGS, issuers=issuers, allowed_urls=allowed, responder_url=responder_url
+        contract.SETTINGS,
+        issuers=issuers,
+        allowed_urls=allowed,
+        # a responder_url that is no string was reported; the size check measures the rest
+        responder_url=responder_url if isinstance(responder_url, str) else None,
     )
     size = client.environment_size(
         environment,
@@ -185,18 +225,19 @@ def resolve(
         allow_authorizer_override=allow_authorizer_override,
         tls_security_policy=tls_security_policy,
         enabled=enabled,
-        tags=dict(tags or {}),
+        tags=tag_map,
         ocsp=ocsp,
         function=function,
         environment=environment,
         environment_size=size,
         acknowledge_fail_open=acknowledge_fail_open,
         hosted_zone=hosted_zone,
-        record_ttl=record_ttl or cdk.Duration.minutes(5),
+        record_ttl=ttl,
         responder_errors_alarm_threshold=responder_errors_alarm_threshold,
-        alarm_actions=tuple(alarm_actions),
+        alarm_actions=(*alarm_actions, *([] if alarm_action is None else [alarm_action])),
         ok_actions=tuple(ok_actions),
         deny_ratio_alarm_threshold=deny_ratio_alarm_threshold,
+        alarms=bool(alarms),
     )
 
 
@@ -250,12 +291,17 @@ def function_options(
     security_groups: Sequence[ec2.ISecurityGroup],
     log_encryption_key: kms.IKey | None,
 ) -> FunctionOptions:
-    """The pre-auth function's Lambda props with the construct's defaults."""
+    """The pre-auth function's Lambda props with the construct's defaults (a string that names
+    an architecture or a retention is taken for it; anything else is left for ``check``)."""
     return FunctionOptions(
-        architecture=architecture or lambda_.Architecture.ARM_64,
+        # A value that names nothing stays as given: ``FunctionOptions.check`` reports it.
+        architecture=cast(
+            lambda_.Architecture,
+            lambda_.Architecture.ARM_64 if architecture is None else architecture_of(architecture),
+        ),
         memory_size=memory_size,
-        timeout=timeout or DEFAULT_TIMEOUT,
-        log_retention=log_retention,
+        timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
+        log_retention=cast(logs.RetentionDays, retention_of(log_retention)),
         tracing=tracing,
         reserved_concurrent_executions=reserved_concurrent_executions,
         provisioned_concurrent_executions=provisioned_concurrent_executions,
@@ -277,16 +323,39 @@ def _optional_enum(problems: Problems, keyword: str, kind: type[_E], value: obje
     return None if value is None else enum_member(problems, keyword, kind, value)
 
 
+def _record_ttl(problems: Problems, record_ttl: object) -> cdk.Duration:
+    """The CNAME's TTL: whole seconds from 1 second to 2 days."""
+    if record_ttl is None:
+        return DEFAULT_RECORD_TTL
+    if not isinstance(record_ttl, cdk.Duration):
+        problems.add("record_ttl", "a cdk.Duration", record_ttl, "e.g. cdk.Duration.minutes(5)")
+        return DEFAULT_RECORD_TTL
+    if not record_ttl.is_unresolved():
+        millis = record_ttl.to_milliseconds()
+        problems.require(
+            millis % 1000 == 0 and 1000 <= millis <= MAX_RECORD_TTL.to_milliseconds(),
+            "record_ttl",
+            "whole seconds from 1 second to 2 days",
+            record_ttl.to_human_string(),
+        )
+    return record_ttl
+
+
 def _check_authorizer(
     problems: Problems,
     authentication_type: DomainAuthenticationType,
-    custom_authorizer_name: str | None,
+    custom_authorizer_name: object,
 ) -> None:
     if authentication_type is DomainAuthenticationType.CUSTOM_AUTH_X509:
         problems.require(
-            custom_authorizer_name is not None,
+            isinstance(custom_authorizer_name, str)
+            and (
+                is_token(custom_authorizer_name)
+                or _AUTHORIZER_NAME.fullmatch(custom_authorizer_name) is not None
+            ),
             "custom_authorizer_name",
-            "the default authorizer's name when authentication_type is CUSTOM_AUTH_X509",
+            "the default authorizer's name when authentication_type is CUSTOM_AUTH_X509 "
+            "(1-128 of letters, digits and _=,@-)",
             custom_authorizer_name,
         )
     else:

@@ -42,6 +42,8 @@ SWITCH = "switch"
 MAX_DEADLINE_SECONDS = 4.5
 #: The handlers' bound for the whole-second settings (stale-if-error, cache, freshness).
 MAX_SETTING_SECONDS = 86_400
+#: Lambda's longest function timeout (15 minutes).
+MAX_LAMBDA_TIMEOUT_MS = 900_000
 
 
 @dataclass(frozen=True)
@@ -285,15 +287,27 @@ class OcspClientOptions:
             if value is not None:
                 _check_option(problems, setting, value)
         lambda_timeout = _milliseconds(problems, "timeout", timeout)
-        if lambda_timeout is not None:
-            problems.require(
-                lambda_timeout > 0 and lambda_timeout % 1000 == 0,
+        if lambda_timeout is not None and not (
+            0 < lambda_timeout <= MAX_LAMBDA_TIMEOUT_MS and lambda_timeout % 1000 == 0
+        ):
+            problems.add(
                 "timeout",
-                "a positive whole number of seconds (Lambda timeouts are whole seconds)",
+                "a positive whole number of seconds (Lambda timeouts are whole seconds), at most "
+                "900 (Lambda's maximum)",
                 shown(timeout),
             )
-        request = self.milliseconds(table, "ocsp_timeout")
-        deadline = self.milliseconds(table, "ocsp_deadline") if "ocsp_deadline" in props else None
+            lambda_timeout = None
+        # The cross-checks below compare props that are each valid: a prop already reported
+        # is not reported again for what follows from its bad value.
+        request = (
+            None if problems.reported("ocsp_timeout") else self.milliseconds(table, "ocsp_timeout")
+        )
+        has_deadline = "ocsp_deadline" in props
+        deadline = (
+            self.milliseconds(table, "ocsp_deadline")
+            if has_deadline and not problems.reported("ocsp_deadline")
+            else None
+        )
         if request is not None and deadline is not None and request > deadline:
             effective_deadline = self.ocsp_deadline or _seconds(table, "ocsp_deadline")
             problems.add(
@@ -302,9 +316,14 @@ class OcspClientOptions:
                 shown(self.ocsp_timeout or _seconds(table, "ocsp_timeout")),
             )
         longest, keyword = (
-            (deadline, "ocsp_deadline") if deadline is not None else (request, "ocsp_timeout")
+            (deadline, "ocsp_deadline") if has_deadline else (request, "ocsp_timeout")
         )
-        if lambda_timeout is not None and longest is not None and longest >= lambda_timeout:
+        if (
+            lambda_timeout is not None
+            and longest is not None
+            and longest >= lambda_timeout
+            and not problems.reported(keyword)
+        ):
             # The function would be cut off before the handler answers: every slow responder
             # would then deny, whatever fail_mode says.
             problems.add(
@@ -475,14 +494,22 @@ def allowed_urls(
     issuers: Sequence[TrustedIssuer],
     allowed_responder_urls: Sequence[str],
     responder_url: str | None,
+    *,
+    require_one: bool = True,
 ) -> list[str]:
-    """Check every URL; return the allow-list: the CAs' responders, then the extra URLs."""
+    """Check every URL; return the allow-list: the CAs' responders, then the extra URLs.
+
+    ``require_one=False`` skips the "at least one responder URL" rule (when ``trusted_cas``
+    was already reported as empty or unusable, a second message about
+    ``allowed_responder_urls`` would only point at a prop the user never set)."""
     named: list[tuple[str, str]] = [
         (f"trusted_cas[{i}].ocsp_responder_url", issuer.ocsp_responder_url)
         for i, issuer in enumerate(issuers)
         if issuer.ocsp_responder_url is not None
     ]
-    if isinstance(allowed_responder_urls, str) or not isinstance(allowed_responder_urls, Sequence):
+    if isinstance(allowed_responder_urls, str | bytes | bytearray) or not isinstance(
+        allowed_responder_urls, Sequence
+    ):
         problems.add(
             "allowed_responder_urls",
             "a list of URLs",
@@ -498,7 +525,7 @@ def allowed_urls(
     # Each URL once, in order; a URL that is not a string was reported above.
     allowed = list(dict.fromkeys(url for _, url in [*named, *extra] if isinstance(url, str)))
     problems.require(
-        bool(allowed) or responder_url is not None,
+        bool(allowed) or responder_url is not None or not require_one,
         "allowed_responder_urls",
         "at least one OCSP responder URL (a trusted CA's ocsp_responder_url, "
         "allowed_responder_urls or responder_url)",
@@ -518,7 +545,7 @@ _PEM_CERT = re.compile(
 def check_trusted_cas(problems: Problems, trusted_cas: object) -> list[TrustedIssuer]:
     """Record every unusable entry of ``trusted_cas``; return the usable ones. A literal PEM
     must also be a CA the Lambda accepts (``_trusted_ca``)."""
-    if isinstance(trusted_cas, str) or not isinstance(trusted_cas, Sequence):
+    if isinstance(trusted_cas, str | bytes | bytearray) or not isinstance(trusted_cas, Sequence):
         problems.add(
             "trusted_cas",
             "a list of OcspPrivateCa or TrustedCa.from_pem(...) objects",
@@ -553,7 +580,14 @@ def check_trusted_cas(problems: Problems, trusted_cas: object) -> list[TrustedIs
             )
             continue
         if not isinstance(pem, str):
-            problems.add(f"{keyword}.issuing_ca_certificate_pem", "a PEM string", pem)
+            problems.add(
+                f"{keyword}.issuing_ca_certificate_pem",
+                "a PEM string (str)",
+                pem,
+                "decode it first: TrustedCa.from_pem(pem.decode('ascii'))"
+                if isinstance(pem, bytes | bytearray)
+                else None,
+            )
             continue
         if not is_token(pem) and not is_one_pem_certificate(pem):
             problems.add(

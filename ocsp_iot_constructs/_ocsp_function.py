@@ -22,7 +22,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from ._bundling import lambda_code
-from ._validation import Problems, acknowledge, implements, warn
+from ._validation import Problems, acknowledge, check_bool, enum_member, implements, warn
 
 #: What a function in a VPC needs to manage its network interfaces (the actions of AWS's
 #: ``AWSLambdaVPCAccessExecutionRole``; they support no resource-level permissions).
@@ -54,8 +54,33 @@ MIN_MEMORY_MB = 128
 MAX_MEMORY_MB = 10_240
 
 
+#: The architectures Lambda offers, by the names a prop may use for them.
+_ARCHITECTURES = {"arm64": "ARM_64", "x86_64": "X86_64"}
+
+
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def architecture_of(value: object) -> object:
+    """``value`` as a ``lambda_.Architecture`` when it names one as a string (``"arm64"``,
+    ``"x86_64"``, ``"ARM_64"``, ``"X86_64"``, any case); anything else as it is (a wrong value is
+    reported by :meth:`FunctionOptions.check`)."""
+    if isinstance(value, str):
+        for name, attribute in _ARCHITECTURES.items():
+            if value.lower() in (name, attribute.lower()):
+                architecture: lambda_.Architecture = getattr(lambda_.Architecture, attribute)
+                return architecture
+    return value
+
+
+def retention_of(value: object) -> object:
+    """``value`` as a ``logs.RetentionDays`` member when it is one's name as a string in any
+    case (``"three_months"``); anything else as it is (:meth:`FunctionOptions.check` reports
+    it)."""
+    if isinstance(value, str):
+        return next((m for m in logs.RetentionDays if m.name.lower() == value.lower()), value)
+    return value
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,6 +118,21 @@ class FunctionOptions:
     def check(self, problems: Problems) -> None:
         """Record every value Lambda would refuse (the timeout is checked with the OCSP
         options, whose deadline it bounds)."""
+        architecture = self.architecture
+        problems.require(
+            isinstance(architecture, lambda_.Architecture) and architecture.name in _ARCHITECTURES,
+            "architecture",
+            "lambda_.Architecture.ARM_64 or lambda_.Architecture.X86_64 (or 'arm64', 'x86_64')",
+            architecture,
+        )
+        enum_member(
+            problems,
+            "log_retention",
+            logs.RetentionDays,
+            self.log_retention,
+            allowed="a logs.RetentionDays member such as logs.RetentionDays.THREE_MONTHS",
+        )
+        check_bool(problems, "tracing", self.tracing)
         problems.require(
             _is_int(self.memory_size) and MIN_MEMORY_MB <= self.memory_size <= MAX_MEMORY_MB,
             "memory_size",
@@ -128,21 +168,19 @@ class FunctionOptions:
     def _check_placement(self, problems: Problems) -> None:
         if self.vpc is not None and not implements(self.vpc, ec2.IVpc):
             problems.add("vpc", "an ec2.IVpc", type(self.vpc).__name__)
+        groups = self.security_groups
+        groups_ok = not isinstance(groups, str | bytes) and isinstance(groups, Sequence)
+        if not groups_ok or not all(implements(group, ec2.ISecurityGroup) for group in groups):
+            problems.add("security_groups", "a list of ec2.ISecurityGroup", groups)
         if self.vpc is None:
             for keyword, value in (
                 ("vpc_subnets", self.vpc_subnets),
-                ("security_groups", list(self.security_groups) or None),
+                ("security_groups", (list(groups) or None) if groups_ok else None),
             ):
                 if value is not None:
                     problems.add(keyword, "omitted unless vpc is set", value, "set vpc too")
         if self.vpc_subnets is not None and not isinstance(self.vpc_subnets, ec2.SubnetSelection):
             problems.add("vpc_subnets", "an ec2.SubnetSelection", type(self.vpc_subnets).__name__)
-        if isinstance(self.security_groups, str | bytes) or not all(
-            implements(group, ec2.ISecurityGroup) for group in self.security_groups
-        ):
-            problems.add(
-                "security_groups", "a list of ec2.ISecurityGroup", repr(self.security_groups)
-            )
         if self.log_encryption_key is not None and not implements(
             self.log_encryption_key, kms.IKey
         ):
@@ -328,10 +366,16 @@ class OcspFunction:
     def metric_invocations(self) -> cloudwatch.Metric:
         return self.function.metric_invocations(period=METRIC_PERIOD)
 
-    def standard_alarms(self, what: str) -> list[AlarmSpec]:
-        """Errors, throttles and p99 duration above 80 % of the timeout, described for ``what``
-        (e.g. ``"The OCSP pre-auth Lambda"``)."""
-        near_timeout_ms = self.options.timeout.to_milliseconds() * 0.8
+    def standard_alarms(self, what: str, *, budget: cdk.Duration | None = None) -> list[AlarmSpec]:
+        """Errors, throttles and p99 duration above 80 % of the time the function really has,
+        described for ``what`` (e.g. ``"The OCSP pre-auth Lambda"``): its timeout, or the
+        caller's ``budget`` when that is shorter (IoT Core gives up after ~5 s whatever the
+        timeout, so an alarm at 80 % of a 30 s timeout would fire only long after devices were
+        refused)."""
+        limit, of_what = self.options.timeout, "its timeout"
+        if budget is not None and budget.to_milliseconds() < limit.to_milliseconds():
+            limit, of_what = budget, f"the caller's {budget.to_human_string()} budget"
+        near_timeout_ms = limit.to_milliseconds() * 0.8
         return [
             AlarmSpec(
                 "ErrorsAlarm",
@@ -349,8 +393,7 @@ class OcspFunction:
                 "DurationAlarm",
                 self.metric_duration(),
                 near_timeout_ms,
-                f"{what}'s p99 duration is above 80% of its timeout (IoT Core allows ~5 s in "
-                "total).",
+                f"{what}'s p99 duration is above 80% of {of_what} (IoT Core allows ~5 s in total).",
             ),
         ]
 

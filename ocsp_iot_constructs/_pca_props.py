@@ -11,6 +11,8 @@ from dataclasses import dataclass, replace
 
 import aws_cdk as cdk
 
+from . import _ocsp_cname
+from ._ocsp_cname import OcspCnameDistribution
 from ._pca_types import (
     DEFAULT_SIGNING_ALGORITHM,
     CaHierarchy,
@@ -19,7 +21,15 @@ from ._pca_types import (
     SigningAlgorithm,
     UsageMode,
 )
-from ._validation import MAX_DNS_NAME_CHARS, Problems, enum_member, is_dns_name, is_token, shown
+from ._validation import (
+    DNS_NAME_RULE,
+    Problems,
+    check_bool,
+    enum_member,
+    is_dns_name,
+    is_token,
+    shown,
+)
 
 DEFAULT_ROOT_COMMON_NAME = "OCSP IoT Root CA"
 DEFAULT_ROOT_VALIDITY_DAYS = 3650
@@ -58,9 +68,13 @@ class CaSettings:
     issuing_subject: CaSubject | None
     issuing_validity_days: int | None
     ocsp_custom_cname: str | None
+    #: The CloudFront distribution to build for ``ocsp_custom_cname``, if any.
+    ocsp_cname_distribution: OcspCnameDistribution | None
     #: ``None`` when no CRL is published.
     crl_expiration_days: int | None
     crl_custom_cname: str | None
+    allow_acm_renewal: bool
+    register_with_iot: bool
     removal_policy: cdk.RemovalPolicy
 
 
@@ -76,9 +90,12 @@ def resolve(
     issuing_validity: object,
     usage_mode: object,
     ocsp_custom_cname: object,
-    crl: bool,
+    ocsp_cname_distribution: object,
+    crl: object,
     crl_expiration: object,
     crl_custom_cname: object,
+    allow_acm_renewal: object,
+    register_with_iot: object,
     removal_policy: object,
 ) -> CaSettings:
     """Validate every prop; raise one ``PropsError`` naming all problems, else the settings."""
@@ -120,9 +137,14 @@ def resolve(
                 f"{issuing_days} days",
             )
     ocsp_cname = _host(problems, "ocsp_custom_cname", ocsp_custom_cname)
+    if ocsp_cname_distribution is not None:
+        _ocsp_cname.check(problems, "ocsp_cname_distribution", ocsp_cname_distribution, ocsp_cname)
     crl_days: int | None = None
     crl_cname: str | None = None
-    if crl:
+    crl_ok = check_bool(problems, "crl", crl)
+    check_bool(problems, "allow_acm_renewal", allow_acm_renewal)
+    check_bool(problems, "register_with_iot", register_with_iot)
+    if crl_ok and crl:
         crl_days = _days(
             problems,
             "crl_expiration",
@@ -131,7 +153,7 @@ def resolve(
             MAX_CRL_EXPIRATION_DAYS,
         )
         crl_cname = _host(problems, "crl_custom_cname", crl_custom_cname)
-    else:
+    elif crl_ok:
         _only_with(
             problems,
             {"crl_expiration": crl_expiration, "crl_custom_cname": crl_custom_cname},
@@ -154,6 +176,8 @@ def resolve(
         or root_days is None
         or not isinstance(root_subject_, CaSubject)
         or not isinstance(removal_policy, cdk.RemovalPolicy)
+        or not isinstance(allow_acm_renewal, bool)
+        or not isinstance(register_with_iot, bool)
     ):  # pragma: no cover - each None above recorded a problem, so raise_if_any raised
         raise RuntimeError("OcspPrivateCa props passed validation but are incomplete")
     return CaSettings(
@@ -166,8 +190,15 @@ def resolve(
         issuing_subject=issuing_subject_,
         issuing_validity_days=issuing_days,
         ocsp_custom_cname=ocsp_cname,
+        ocsp_cname_distribution=(
+            ocsp_cname_distribution
+            if isinstance(ocsp_cname_distribution, OcspCnameDistribution)
+            else None
+        ),
         crl_expiration_days=crl_days,
         crl_custom_cname=crl_cname,
+        allow_acm_renewal=allow_acm_renewal,
+        register_with_iot=register_with_iot,
         removal_policy=removal_policy,
     )
 
@@ -260,12 +291,13 @@ def _host(problems: Problems, keyword: str, value: object) -> str | None:
         host = value.split("://", 1)[1].split("/", 1)[0]
         problems.add(keyword, "a host name without a scheme", value, f"use {host!r}")
     elif not is_dns_name(value):
+        # One rule for every DNS name a prop takes (domain_name of the domain constructs too).
+        lower = value.lower()
         problems.add(
             keyword,
-            f"a fully qualified host name of at most {MAX_DNS_NAME_CHARS} characters "
-            "(letters, digits, '-' and '.'; no port, path or trailing dot) such as "
-            "'ocsp.example.com'",
+            f"{DNS_NAME_RULE} such as 'ocsp.example.com'",
             value,
+            f"use {lower!r}" if lower != value and is_dns_name(lower) else None,
         )
     else:
         return value

@@ -12,6 +12,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 
 from . import _preauth_function as contract
+from ._invoke_grant import InvokeGrants
 from ._ocsp_function import METRIC_PERIOD, OcspFunction
 
 #: The deny-ratio alarm's default threshold, percent of the invocations in 5 minutes.
@@ -156,6 +157,16 @@ class PreAuthMetrics:
         return self._function_parts.metric_invocations()
 
     def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Allow ``grantee`` to invoke the pre-auth check (what IoT calls), e.g. for a smoke
-        test. Grants ``lambda:InvokeFunction``."""
-        return self.callback_function.grant_invoke(grantee)
+        """Allow ``grantee`` to invoke the pre-auth check, e.g. for a smoke test.
+
+        Grants ``lambda:InvokeFunction`` on exactly what IoT Core invokes,
+        ``callback_function.function_arn`` (the function's unqualified ARN, or the ``live``
+        alias with provisioned concurrency): no ``:*`` wildcard, so cdk-nag has nothing to
+        report. A principal of another account or a service principal gets an
+        ``AWS::Lambda::Permission`` on that ARN. A repeat call for the same principal returns
+        the first grant and adds nothing."""
+        grants: InvokeGrants | None = getattr(self, "_invoke_grants", None)
+        if grants is None:
+            grants = InvokeGrants(self.callback_function)
+            self._invoke_grants = grants
+        return grants.grant(grantee)

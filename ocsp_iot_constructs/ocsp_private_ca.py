@@ -5,14 +5,20 @@ See ``docs/ocsp-private-ca.md`` for a walk-through, the resources created and th
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+
 import aws_cdk as cdk
 from aws_cdk import aws_acmpca as acmpca
+from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_iot as iot
+from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from . import _pca_props
+from . import _ocsp_cname, _pca_props
+from ._ocsp_cname import OcspCnameDistribution
 from ._pca_types import (
     DEFAULT_SIGNING_ALGORITHM,
     CaHierarchy,
@@ -21,13 +27,16 @@ from ._pca_types import (
     SigningAlgorithm,
     UsageMode,
 )
-from ._validation import acknowledge, warn
+from ._validation import acknowledge, readable, warn
 
 __all__ = [
     "DEFAULT_SIGNING_ALGORITHM",
+    "END_ENTITY_TEMPLATES",
     "CaHierarchy",
     "CaSubject",
+    "CertificateTemplate",
     "KeyAlgorithm",
+    "OcspCnameDistribution",
     "OcspPrivateCa",
     "SigningAlgorithm",
     "UsageMode",
@@ -38,7 +47,42 @@ _TEMPLATE_ROOT = "arn:${AWS::Partition}:acm-pca:::template/RootCACertificate/V1"
 _TEMPLATE_SUBORDINATE = (
     "arn:${AWS::Partition}:acm-pca:::template/SubordinateCACertificate_PathLen0/V1"
 )
-_ISSUE_ACTIONS = ("acm-pca:IssueCertificate", "acm-pca:GetCertificate")
+_ISSUE = "acm-pca:IssueCertificate"
+_GET = "acm-pca:GetCertificate"
+#: A Private CA template name: ``EndEntityCertificate/V1``, ``..._APIPassthrough/V1``.
+_TEMPLATE_NAME = re.compile(r"[A-Za-z0-9_]{1,100}/V[1-9][0-9]{0,2}")
+
+
+class CertificateTemplate:
+    """Names of AWS Private CA certificate templates (``IssueCertificate``'s ``TemplateArn`` is
+    ``arn:<partition>:acm-pca:::template/<name>``). An open set: any other template name works
+    too, e.g. ``"EndEntityCertificate_APIPassthrough/V1"``."""
+
+    #: The default when ``IssueCertificate`` names no template: serverAuth and clientAuth.
+    END_ENTITY = "EndEntityCertificate/V1"
+    #: clientAuth only: the usual template for device certificates.
+    END_ENTITY_CLIENT_AUTH = "EndEntityClientAuthCertificate/V1"
+    #: serverAuth only.
+    END_ENTITY_SERVER_AUTH = "EndEntityServerAuthCertificate/V1"
+    #: Code signing.
+    CODE_SIGNING = "CodeSigningCertificate/V1"
+    #: OCSP signing: a *delegated OCSP responder* of the CA, which can vouch for any of its
+    #: certificates (the pre-auth Lambda accepts such responders).
+    OCSP_SIGNING = "OCSPSigningCertificate/V1"
+    #: A subordinate CA certificate that may sign end-entity certificates only.
+    SUBORDINATE_CA_PATH_LEN0 = "SubordinateCACertificate_PathLen0/V1"
+
+
+#: What :meth:`OcspPrivateCa.grant_issue_certificate` allows: the base end-entity templates.
+#: Left out on purpose: CA templates (a grantee could mint a CA), OCSP signing (a delegated
+#: responder could answer "good" for a revoked device), code signing, and every passthrough
+#: template (it lets the caller add extensions; the "blank" ones even allow the OCSPSigning
+#: EKU).
+END_ENTITY_TEMPLATES: tuple[str, ...] = (
+    CertificateTemplate.END_ENTITY,
+    CertificateTemplate.END_ENTITY_CLIENT_AUTH,
+    CertificateTemplate.END_ENTITY_SERVER_AUTH,
+)
 _PCA_SERVICE_PRINCIPAL = "acm-pca.amazonaws.com"
 _CdpConfig = acmpca.CfnCertificateAuthority.CrlDistributionPointExtensionConfigurationProperty
 
@@ -76,6 +120,7 @@ class OcspPrivateCa(Construct):
         issuing_validity: cdk.Duration | None = None,
         usage_mode: UsageMode = UsageMode.GENERAL_PURPOSE,
         ocsp_custom_cname: str | None = None,
+        ocsp_cname_distribution: OcspCnameDistribution | None = None,
         crl: bool = False,
         crl_expiration: cdk.Duration | None = None,
         crl_custom_cname: str | None = None,
@@ -106,9 +151,16 @@ class OcspPrivateCa(Construct):
             (a short-lived CA must be the last in the hierarchy, and could not sign a subordinate
             for longer than 7 days).
             ``SHORT_LIVED_CERTIFICATE`` adds the warning ``ocsp-iot:shortLivedUsageMode``.
-        :param ocsp_custom_cname: host name (no scheme, no path) that replaces the AWS responder in
-            the OCSP URL of issued certificates; you must serve it with DNS and a proxy to the AWS
-            responder. Default: none, certificates carry the regional Private CA responder.
+        :param ocsp_custom_cname: host name (no scheme, no path; lower case) that replaces the
+            AWS responder in the OCSP URL of issued certificates. It must be served by DNS and a
+            proxy that forwards to ``regional_ocsp_responder_url`` with that host's own ``Host``
+            header: pass ``ocsp_cname_distribution`` to have both built, else the warning
+            ``ocsp-iot:ocspCnameWithoutProxy`` reminds you. Default: none, certificates carry the
+            regional Private CA responder.
+        :param ocsp_cname_distribution: build the proxy for ``ocsp_custom_cname``: a CloudFront
+            distribution in front of the regional Private CA responder and Route 53 alias
+            records, as AWS documents it (:class:`OcspCnameDistribution`: the hosted zone and a
+            us-east-1 ACM certificate for the name). Default: none.
         :param crl: also publish a CRL into an S3 bucket this construct creates. Default: ``False``.
         :param crl_expiration: validity of each CRL, whole days between 1 and 5000. Default: 7 days.
             Only with ``crl=True``.
@@ -138,9 +190,12 @@ class OcspPrivateCa(Construct):
             issuing_validity=issuing_validity,
             usage_mode=usage_mode,
             ocsp_custom_cname=ocsp_custom_cname,
+            ocsp_cname_distribution=ocsp_cname_distribution,
             crl=crl,
             crl_expiration=crl_expiration,
             crl_custom_cname=crl_custom_cname,
+            allow_acm_renewal=allow_acm_renewal,
+            register_with_iot=register_with_iot,
             removal_policy=removal_policy,
         )
         if settings.usage_mode is UsageMode.SHORT_LIVED_CERTIFICATE:
@@ -155,12 +210,40 @@ class OcspPrivateCa(Construct):
         stack = cdk.Stack.of(self)
         self.settings: _pca_props.CaSettings = settings
         """The props after validation, with every default filled in."""
+        self.regional_ocsp_responder_url: str = (
+            f"http://{_ocsp_cname.regional_responder_host(stack.region)}"
+        )
+        """The regional AWS Private CA OCSP responder, which answers for these CAs whatever URL
+        their certificates carry (what an ``ocsp_custom_cname`` proxy forwards to)."""
         self.ocsp_responder_url: str = (
             f"http://{settings.ocsp_custom_cname}"
             if settings.ocsp_custom_cname is not None
-            else f"http://ocsp.acm-pca.{stack.region}.amazonaws.com"
+            else self.regional_ocsp_responder_url
         )
-        """OCSP URL that certificates issued by these CAs carry in their AIA extension."""
+        """OCSP URL that certificates issued by these CAs carry in their AIA extension: the
+        ``ocsp_custom_cname`` when there is one, else ``regional_ocsp_responder_url``."""
+        self.ocsp_distribution: cloudfront.Distribution | None = None
+        """The CloudFront distribution serving ``ocsp_custom_cname`` (with
+        ``ocsp_cname_distribution``)."""
+        self.ocsp_alias_records: tuple[route53.ARecord, route53.AaaaRecord] | None = None
+        """The A and AAAA alias records ``ocsp_custom_cname`` -> the distribution."""
+        cname, proxy = settings.ocsp_custom_cname, settings.ocsp_cname_distribution
+        if cname is not None and proxy is not None:
+            built = _ocsp_cname.create(
+                self, cname=cname, options=proxy, removal_policy=settings.removal_policy
+            )
+            self.ocsp_distribution = built.distribution
+            self.ocsp_alias_records = (built.a_record, built.aaaa_record)
+        elif cname is not None:
+            warn(
+                self,
+                "ocspCnameWithoutProxy",
+                f"ocsp_custom_cname is set: issued certificates send OCSP clients (the pre-auth "
+                f"Lambda too) to http://{cname}, which only works once that name resolves to a "
+                "proxy forwarding to the regional Private CA responder (regional_ocsp_responder_"
+                "url) with the responder's own Host header. Pass ocsp_cname_distribution=Ocsp"
+                "CnameDistribution(...) to build it, or acknowledge this warning if you run one.",
+            )
 
         self.crl_bucket: s3.Bucket | None = None
         """The private bucket Private CA writes CRLs to (``crl=True`` only)."""
@@ -262,11 +345,11 @@ class OcspPrivateCa(Construct):
         depend on that (``cert.node.add_dependency(ca.issuing_ca_activation)``)."""
 
         self.acm_permission: acmpca.CfnPermission | None = (
-            self._allow_acm(stack.account) if allow_acm_renewal else None
+            self._allow_acm(stack.account) if settings.allow_acm_renewal else None
         )
         """ACM's permission to issue and renew private certificates (``allow_acm_renewal``)."""
         self.iot_ca_certificate: iot.CfnCACertificate | None = (
-            self._register_with_iot() if register_with_iot else None
+            self._register_with_iot() if settings.register_with_iot else None
         )
         """The issuing CA registered with AWS IoT Core (``register_with_iot``)."""
         owned += [r for r in (self.acm_permission, self.iot_ca_certificate) if r is not None]
@@ -284,14 +367,60 @@ class OcspPrivateCa(Construct):
         return self.settings.signing_algorithm
 
     def grant_issue_certificate(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Let ``grantee`` issue certificates from the issuing CA and fetch them.
+        """Let ``grantee`` issue **end-entity** certificates (device and server certificates)
+        from the issuing CA and fetch them; never a CA or an OCSP-signing certificate.
 
-        Actions: ``acm-pca:IssueCertificate`` and ``acm-pca:GetCertificate``, on the issuing
-        CA's ARN only.
+        Grants, on the issuing CA's ARN only: ``acm-pca:IssueCertificate`` under the condition
+        ``ArnLike acm-pca:TemplateArn`` one of :data:`END_ENTITY_TEMPLATES`
+        (``EndEntityCertificate/V1``, ``EndEntityClientAuthCertificate/V1``,
+        ``EndEntityServerAuthCertificate/V1``), and ``acm-pca:GetCertificate``.
+
+        The grantee should name the template in its request (``--template-arn
+        arn:aws:acm-pca:::template/EndEntityClientAuthCertificate/V1``): AWS does not document
+        whether the condition sees Private CA's default (``EndEntityCertificate/V1``) when the
+        request names none, and if it does not, such a request is denied.
+        For any other template use :meth:`grant_issue_certificate_with_templates`.
         """
-        return iam.Grant.add_to_principal(
-            grantee=grantee, actions=list(_ISSUE_ACTIONS), resource_arns=[self.issuing_ca_arn]
+        return self.grant_issue_certificate_with_templates(grantee, END_ENTITY_TEMPLATES)
+
+    def grant_issue_certificate_with_templates(
+        self, grantee: iam.IGrantable, templates: Sequence[str]
+    ) -> iam.Grant:
+        """Let ``grantee`` issue certificates from the issuing CA with exactly ``templates``
+        (template names such as ``CertificateTemplate.CODE_SIGNING`` or
+        ``"EndEntityCertificate_APIPassthrough/V1"``) and fetch them.
+
+        This is the explicit way to allow more than end-entity certificates: a CA template lets
+        the grantee create a CA under yours, and ``OCSPSigningCertificate/V1`` a delegated OCSP
+        responder whose "good" answers the pre-auth Lambda accepts for any certificate of the
+        CA; a passthrough template lets the caller add extensions. Grant those only to a
+        principal you would trust with the CA itself.
+
+        Grants, on the issuing CA's ARN only: ``acm-pca:IssueCertificate`` under the condition
+        ``ArnLike acm-pca:TemplateArn`` one of ``arn:<partition>:acm-pca:*:*:template/<name>``,
+        and ``acm-pca:GetCertificate``.
+
+        :raises ValueError: when ``templates`` is empty or holds something that is not a
+            template name (``<Name>/V<n>``).
+        """
+        names = _template_names(templates)
+        partition = cdk.Stack.of(self).partition
+        issue = iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=[_ISSUE],
+            resource_arns=[self.issuing_ca_arn],
+            conditions={
+                "ArnLike": {
+                    "acm-pca:TemplateArn": [
+                        f"arn:{partition}:acm-pca:*:*:template/{name}" for name in names
+                    ]
+                }
+            },
         )
+        get = iam.Grant.add_to_principal(
+            grantee=grantee, actions=[_GET], resource_arns=[self.issuing_ca_arn]
+        )
+        return issue.combine(get)
 
     def _allow_acm(self, account: str) -> acmpca.CfnPermission:
         """ACM (of this account only) may issue and renew private certificates."""
@@ -437,3 +566,22 @@ class OcspPrivateCa(Construct):
             "actions); add server access logs if you need per-request records.",
         )
         return bucket, policy
+
+
+def _template_names(templates: object) -> list[str]:
+    """``templates`` as a list of template names, or a ``ValueError`` that says what is wrong."""
+    allowed = (
+        "a non-empty list of Private CA template names such as "
+        "CertificateTemplate.END_ENTITY_CLIENT_AUTH ('EndEntityClientAuthCertificate/V1')"
+    )
+    if isinstance(templates, str | bytes) or not isinstance(templates, Sequence) or not templates:
+        msg = f"templates must be {allowed}, got {readable(templates)!r}"
+        raise ValueError(msg)
+    for index, name in enumerate(templates):
+        if not isinstance(name, str) or not _TEMPLATE_NAME.fullmatch(name):
+            msg = (
+                f"templates[{index}] must be a template name '<Name>/V<n>' such as "
+                f"'EndEntityClientAuthCertificate/V1' (not an ARN), got {readable(name)!r}"
+            )
+            raise ValueError(msg)
+    return list(dict.fromkeys(templates))

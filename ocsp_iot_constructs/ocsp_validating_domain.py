@@ -177,10 +177,13 @@ class OcspValidatingDomain(PreAuthMetrics, Construct):
         :param max_response_bytes: cap on a responder's answer. Default: 16,384.
         :param nonce: send an OCSP nonce (AWS Private CA ignores it). Default: false.
         :param hash_algorithm: CertID hash. Default: SHA-1 (what RFC 5019 responders expect).
-        :param architecture: Default: ``Architecture.ARM_64``.
+        :param architecture: ``lambda_.Architecture`` (or ``"arm64"``/``"x86_64"``). Default:
+            ``Architecture.ARM_64``.
         :param memory_size: MB. Default: 256.
-        :param timeout: the Lambda timeout; below IoT's ~5 s budget. Default: 4 seconds.
-        :param log_retention: of the function's own log group. Default: three months.
+        :param timeout: the Lambda timeout, whole seconds up to 900 (Lambda's maximum); below
+            IoT's ~5 s budget (a warning otherwise). Default: 4 seconds.
+        :param log_retention: of the function's own log group (a ``logs.RetentionDays`` member,
+            or its name). Default: three months.
         :param tracing: X-Ray active tracing. Default: true.
         :param reserved_concurrent_executions: Default: none (unreserved).
         :param provisioned_concurrent_executions: when set, IoT invokes an alias ``live`` with
@@ -188,8 +191,9 @@ class OcspValidatingDomain(PreAuthMetrics, Construct):
         :param hosted_zone: when set, a CNAME ``domain_name`` -> the account's ``iot:Data-ATS``
             endpoint is created in it. Default: no DNS record.
         :param record_ttl: of the CNAME. Default: 5 minutes.
-        :param alarms: create alarms on Lambda errors, throttles, duration near the timeout,
-            responder errors, any ``CONFIG_ERROR`` decision and the deny ratio. Default: true.
+        :param alarms: create alarms on Lambda errors, throttles, duration near the timeout (or
+            near IoT's ~5 s budget, if that is shorter), responder errors, any ``CONFIG_ERROR``
+            decision and the deny ratio. Default: true.
         :param vpc: place the pre-auth function in this VPC, e.g. to reach a private responder
             (it then needs a route to every responder: a NAT gateway for AWS Private CA's public
             one). Default: not in a VPC.
@@ -253,14 +257,14 @@ class OcspValidatingDomain(PreAuthMetrics, Construct):
                 security_groups=security_groups,
                 log_encryption_key=log_encryption_key,
             ),
-            alarm_actions=(
-                alarm_actions if alarm_action is None else [*alarm_actions, alarm_action]
-            ),
+            alarm_actions=alarm_actions,
+            alarm_action=alarm_action,
             ok_actions=ok_actions,
             hosted_zone=hosted_zone,
             record_ttl=record_ttl,
             responder_errors_alarm_threshold=responder_errors_alarm_threshold,
             deny_ratio_alarm_threshold=deny_ratio_alarm_threshold,
+            alarms=alarms,
         )
         for warning_id, message in _domain_props.warnings(props):
             warn(self, warning_id, message)
@@ -343,11 +347,13 @@ class OcspValidatingDomain(PreAuthMetrics, Construct):
         self.alarms: tuple[cloudwatch.Alarm, ...] = ()
         """The alarms (errors, throttles, duration near the timeout, responder errors,
         configuration errors, deny ratio)."""
-        if alarms:
+        if props.alarms:
             self.alarms = create_alarms(
                 self,
                 [
-                    *parts.standard_alarms("The OCSP pre-auth Lambda"),
+                    *parts.standard_alarms(
+                        "The OCSP pre-auth Lambda", budget=_domain_props.IOT_BUDGET
+                    ),
                     AlarmSpec(
                         "ResponderErrorsAlarm",
                         self.metric_responder_errors(),

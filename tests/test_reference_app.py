@@ -165,3 +165,27 @@ def test_fails_when_a_context_value_is_not_allowed(key: str, value: str, message
 def test_fails_with_the_constructs_message_on_a_bad_domain_name() -> None:
     with pytest.raises(ValueError, match=r"domain_name .*got 'not a domain'"):
         reference_app.build_app(new_app(domainName="not a domain"))
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        (
+            {"hostedZoneId": "Z0123456789ABCDEFGHIJ"},
+            r"^context 'hostedZoneName' must be given together with 'hostedZoneId' \(the CNAME "
+            r"is created in that hosted zone\), got only hostedZoneId='Z0123456789ABCDEFGHIJ'; "
+            r"pass both",
+        ),
+        (
+            {"hostedZoneName": "example.org"},
+            r"^context 'hostedZoneId' must be given together with 'hostedZoneName' .*got only "
+            r"hostedZoneName='example.org'",
+        ),
+    ],
+)
+def test_fails_when_only_half_of_the_hosted_zone_is_given(
+    context: dict[str, Any], message: str
+) -> None:
+    """Silently creating no DNS record would leave devices resolving nothing."""
+    with pytest.raises(ValueError, match=message):
+        reference_app.build_app(new_app(**context))

@@ -22,8 +22,10 @@ from ocsp_iot_constructs import _pca_props
 from ocsp_iot_constructs._validation import DNS_NAME, Problems, PropsError
 from ocsp_iot_constructs.ocsp_private_ca import (
     DEFAULT_SIGNING_ALGORITHM,
+    END_ENTITY_TEMPLATES,
     CaHierarchy,
     CaSubject,
+    CertificateTemplate,
     KeyAlgorithm,
     OcspPrivateCa,
     SigningAlgorithm,
@@ -618,30 +620,129 @@ def test_iot_registration_is_off_by_default(default: Built) -> None:
     assert default.ca.iot_ca_certificate is None
 
 
-def test_grant_issue_certificate_is_scoped_to_the_issuing_ca() -> None:
+def _issue_condition(*names: str) -> dict[str, Any]:
+    return {
+        "ArnLike": {
+            "acm-pca:TemplateArn": [
+                {
+                    "Fn::Join": [
+                        "",
+                        ["arn:", {"Ref": "AWS::Partition"}, f":acm-pca:*:*:template/{n}"],
+                    ]
+                }
+                for n in names
+            ]
+        }
+    }
+
+
+def _grantee_policy(stack: cdk.Stack, role: iam.Role) -> dict[str, Any]:
+    """The whole policy CDK attached to ``role`` (the grant is its only content)."""
+    (policy,) = Template.from_stack(stack).find_resources("AWS::IAM::Policy").values()
+    properties: dict[str, Any] = dict(policy["Properties"])
+    assert properties.pop("PolicyName").startswith(f"{role.node.id}DefaultPolicy")
+    assert properties.pop("Roles") == [{"Ref": logical_id_of(stack, role.node.default_child)}]
+    assert set(properties) == {"PolicyDocument"}
+    document: dict[str, Any] = properties["PolicyDocument"]
+    return document
+
+
+@pytest.mark.parametrize("hierarchy", list(CaHierarchy))
+def test_grant_issue_certificate_allows_end_entity_templates_only(hierarchy: CaHierarchy) -> None:
+    """With ROOT_ONLY the issuing CA *is* the root: an unconditioned IssueCertificate would let
+    the grantee sign a subordinate CA (or an OCSP-signing delegate) with it."""
     app = new_app()
     stack = cdk.Stack(app, "S")
-    ca = OcspPrivateCa(stack, "Ca")
+    ca = OcspPrivateCa(stack, "Ca", hierarchy=hierarchy)
     role = iam.Role(stack, "Issuer", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
     grant = ca.grant_issue_certificate(role)
     assert grant.success
-    (policy,) = Template.from_stack(stack).find_resources("AWS::IAM::Policy").values()
-    properties = policy["Properties"]
-    assert properties.pop("PolicyName").startswith("IssuerDefaultPolicy")
-    # the whole policy: one statement, two actions, the issuing CA only
-    assert properties == {
-        "PolicyDocument": {
-            "Statement": [
-                {
-                    "Action": ["acm-pca:GetCertificate", "acm-pca:IssueCertificate"],
-                    "Effect": "Allow",
-                    "Resource": get_att(logical_id_of(stack, ca.subordinate_ca), "Arn"),
-                }
-            ],
-            "Version": "2012-10-17",
-        },
-        "Roles": [{"Ref": logical_id_of(stack, role.node.default_child)}],
+    issuer = ca.subordinate_ca if hierarchy is CaHierarchy.ROOT_AND_ISSUING else ca.root_ca
+    issuing_arn = get_att(logical_id_of(stack, issuer), "Arn")
+    assert _grantee_policy(stack, role) == {
+        "Statement": [
+            {
+                "Action": "acm-pca:IssueCertificate",
+                "Condition": _issue_condition(
+                    "EndEntityCertificate/V1",
+                    "EndEntityClientAuthCertificate/V1",
+                    "EndEntityServerAuthCertificate/V1",
+                ),
+                "Effect": "Allow",
+                "Resource": issuing_arn,
+            },
+            {"Action": "acm-pca:GetCertificate", "Effect": "Allow", "Resource": issuing_arn},
+        ],
+        "Version": "2012-10-17",
     }
+    assert END_ENTITY_TEMPLATES == (
+        CertificateTemplate.END_ENTITY,
+        CertificateTemplate.END_ENTITY_CLIENT_AUTH,
+        CertificateTemplate.END_ENTITY_SERVER_AUTH,
+    )
+    for template in END_ENTITY_TEMPLATES:  # no CA, OCSP-signing or passthrough template
+        assert "CA" not in template
+        assert "OCSP" not in template
+        assert "Passthrough" not in template
+
+
+def test_grant_issue_certificate_with_templates_grants_exactly_those() -> None:
+    app = new_app()
+    stack = cdk.Stack(app, "S", env=cdk.Environment(account="111122223333", region="eu-west-1"))
+    ca = OcspPrivateCa(stack, "Ca")
+    role = iam.Role(stack, "Signer", assumed_by=iam.AccountRootPrincipal())
+    ca.grant_issue_certificate_with_templates(
+        role,
+        [
+            CertificateTemplate.OCSP_SIGNING,
+            "EndEntityCertificate_APIPassthrough/V1",
+            CertificateTemplate.OCSP_SIGNING,  # a repeat is listed once
+        ],
+    )
+    issuing_arn = get_att(logical_id_of(stack, ca.subordinate_ca), "Arn")
+    assert _grantee_policy(stack, role) == {
+        "Statement": [
+            {
+                "Action": "acm-pca:IssueCertificate",
+                "Condition": {
+                    "ArnLike": {
+                        "acm-pca:TemplateArn": [
+                            "arn:aws:acm-pca:*:*:template/OCSPSigningCertificate/V1",
+                            "arn:aws:acm-pca:*:*:template/EndEntityCertificate_APIPassthrough/V1",
+                        ]
+                    }
+                },
+                "Effect": "Allow",
+                "Resource": issuing_arn,
+            },
+            {"Action": "acm-pca:GetCertificate", "Effect": "Allow", "Resource": issuing_arn},
+        ],
+        "Version": "2012-10-17",
+    }
+
+
+@pytest.mark.parametrize(
+    ("templates", "message"),
+    [
+        ([], r"^templates must be a non-empty list of Private CA template names .*, got \[\]$"),
+        ("EndEntityCertificate/V1", r"^templates must be a non-empty list .*got 'EndEntity"),
+        (
+            ["arn:aws:acm-pca:::template/EndEntityCertificate/V1"],
+            r"^templates\[0\] must be a template name '<Name>/V<n>' .*\(not an ARN\), "
+            r"got 'arn:aws:acm-pca:::template/EndEntityCertificate/V1'$",
+        ),
+        ([CertificateTemplate.END_ENTITY, 7], r"^templates\[1\] must be a template name .*got 7$"),
+        (["EndEntityCertificate"], r"^templates\[0\] must be a template name"),
+    ],
+)
+def test_fails_when_granted_templates_are_not_template_names(templates: Any, message: str) -> None:
+    stack = cdk.Stack(new_app(), "S")
+    ca = OcspPrivateCa(stack, "Ca")
+    role = iam.Role(stack, "Signer", assumed_by=iam.AccountRootPrincipal())
+    with pytest.raises(ValueError, match=message):
+        ca.grant_issue_certificate_with_templates(role, templates)
+    # nothing was granted
+    assert Template.from_stack(stack).find_resources("AWS::IAM::Policy") == {}
 
 
 def test_short_lived_usage_mode_applies_to_the_issuing_ca_and_warns() -> None:
@@ -727,8 +828,9 @@ def test_fails_when_ocsp_cname_has_a_scheme() -> None:
 def test_fails_when_ocsp_cname_is_not_a_host_name(cname: str) -> None:
     assert_one_problem(
         {"ocsp_custom_cname": cname},
-        r"^ocsp_custom_cname must be a fully qualified host name of at most 253 characters",
-        re.escape(f"got {cname!r}"),
+        r"^ocsp_custom_cname must be a lower-case fully qualified domain name of at most 253 "
+        r"characters \(labels of a-z, 0-9 and '-'.*\) such as 'ocsp.example.com'",
+        re.escape(f"got {cname!r}") if len(cname) < 100 else rf"\({len(cname)} characters\)$",
     )
 
 

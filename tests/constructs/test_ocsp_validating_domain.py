@@ -735,27 +735,72 @@ def test_fails_on_unknown_metric(
         call(domain)
 
 
-def test_grant_invoke() -> None:
-    stack = new_stack()
-    domain = make_domain(stack)
-    role = iam.Role(stack, "Tester", assumed_by=iam.AccountRootPrincipal())
-    domain.grant_invoke(role)
-    function_arn = {"Fn::GetAtt": [logical_id_of(stack, domain.function.node.default_child), "Arn"]}
+def _policy_of(stack: cdk.Stack, role: iam.Role) -> dict[str, Any]:
     role_id = logical_id_of(stack, role.node.default_child)
     policies = template_of(stack).find_resources(
         "AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": role_id}]}}
     )
     (policy,) = policies.values()
-    assert policy["Properties"]["PolicyDocument"] == {
-        "Statement": [
-            {
-                "Action": "lambda:InvokeFunction",
-                "Effect": "Allow",
-                "Resource": [function_arn, {"Fn::Join": ["", [function_arn, ":*"]]}],
-            }
-        ],
+    document: dict[str, Any] = policy["Properties"]["PolicyDocument"]
+    return document
+
+
+@pytest.mark.parametrize("provisioned", [None, 2])
+def test_grant_invoke_grants_exactly_what_iot_invokes_once(provisioned: int | None) -> None:
+    stack = new_stack()
+    domain = make_domain(stack, provisioned_concurrent_executions=provisioned)
+    role = iam.Role(stack, "Tester", assumed_by=iam.AccountRootPrincipal())
+    first = domain.grant_invoke(role)
+    assert domain.grant_invoke(role) is first  # memoised: the second call adds nothing
+    assert first.success
+    if provisioned is None:
+        invoked: Any = {
+            "Fn::GetAtt": [logical_id_of(stack, domain.function.node.default_child), "Arn"]
+        }
+    else:
+        assert domain.alias is not None
+        invoked = {"Ref": logical_id_of(stack, domain.alias.node.default_child)}
+    # IoT invokes this very ARN (the callback of the domain configuration)
+    template_of(stack).has_resource_properties(
+        "AWS::IoT::DomainConfiguration",
+        {"ClientCertificateConfig": {"ClientCertificateCallbackArn": invoked}},
+    )
+    assert _policy_of(stack, role) == {
+        "Statement": [{"Action": "lambda:InvokeFunction", "Effect": "Allow", "Resource": invoked}],
         "Version": "2012-10-17",
     }
+    # only IoT's own permission: a same-account role needs no resource policy
+    template_of(stack).resource_count_is("AWS::Lambda::Permission", 1)
+
+
+def test_grant_invoke_to_a_service_or_another_account_adds_a_permission_on_that_arn() -> None:
+    stack = new_stack()
+    domain = make_domain(stack)
+    service = iam.ServicePrincipal("events.amazonaws.com")
+    other = iam.AccountPrincipal("999999999999")
+    for principal in (service, other, service):
+        domain.grant_invoke(principal)
+    function_arn = {"Fn::GetAtt": [logical_id_of(stack, domain.function.node.default_child), "Arn"]}
+    permissions = [
+        p["Properties"]
+        for p in template_of(stack).find_resources("AWS::Lambda::Permission").values()
+        if p["Properties"]["Principal"] != "iot.amazonaws.com"
+    ]
+    assert sorted(permissions, key=lambda p: str(p["Principal"])) == [
+        {"Action": "lambda:InvokeFunction", "FunctionName": function_arn, "Principal": principal}
+        for principal in ("999999999999", "events.amazonaws.com")
+    ]
+
+
+def test_grant_invoke_is_cdk_nag_clean_without_acknowledgement() -> None:
+    app = new_app()
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
+    stack = new_stack(app)
+    domain = make_domain(stack)
+    tester = iam.Role(stack, "Tester", assumed_by=iam.AccountRootPrincipal())
+    domain.grant_invoke(tester)
+    app.synth()  # raises on any unacknowledged finding, e.g. AwsSolutions-IAM5 for "<arn>:*"
+    assert _acknowledged(stack).get("Stack/Tester/DefaultPolicy/Resource") is None
 
 
 # --------------------------------------------------------------------------------------------
@@ -1121,7 +1166,7 @@ def test_acknowledgments_sit_on_the_narrowest_nodes(tracing: bool) -> None:
     assert _acknowledged(stack) == expected
 
 
-def test_two_domains_share_the_endpoint_lookup_provider_and_stay_nag_clean() -> None:
+def test_two_domains_share_one_endpoint_lookup_and_stay_nag_clean() -> None:
     app = new_app()
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
     stack = new_stack(app)
@@ -1139,9 +1184,17 @@ def test_two_domains_share_the_endpoint_lookup_provider_and_stay_nag_clean() -> 
     )
     template = app.synth().get_stack_by_name("Stack").template
     types = [r["Type"] for r in template["Resources"].values()]
-    assert types.count("Custom::AWS") == 2
+    assert types.count("Custom::AWS") == 1  # one endpoint lookup per stack
     assert types.count("AWS::Route53::RecordSet") == 2
     assert types.count("AWS::Lambda::Function") == 3  # two pre-auth functions, one provider
+    # the lookup stays where the first domain created it (its logical id is unchanged), and
+    # both CNAMEs read it
+    lookup = stack.node.find_child("Domain").node.find_child("DataAtsEndpoint")
+    lookup_id = logical_id_of(stack, lookup.node.find_child("Resource").node.default_child)
+    records = [r for r in template["Resources"].values() if r["Type"] == "AWS::Route53::RecordSet"]
+    assert [r["Properties"]["ResourceRecords"] for r in records] == [
+        [{"Fn::GetAtt": [lookup_id, "endpointAddress"]}]
+    ] * 2
     names = [
         r["Properties"]["DomainConfigurationName"]
         for r in template["Resources"].values()
