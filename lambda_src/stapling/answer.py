@@ -2,12 +2,12 @@
 
 Order: cache (a fresh verified answer for the CertID); trusted CA named by the CertID (before
 any network call); a request built for the same CertID (no nonce) to the one configured
-responder; verification with the OCSP core against the CertID *asked about*; then what IoT Core
-itself requires of a staple: signed by the key it checks against (the authorized responder when
-one is configured, else the CA), before its nextUpdate with no clock-skew allowance, at most the
-configured size. ``good`` and ``revoked`` are returned byte for byte; anything else returns
-nothing, except that while the responder fails the last verified answer is returned until it
-stops being usable.
+responder; verification with the OCSP core against the CertID *asked about*; then what a staple
+needs beyond RFC 6960: signed by the key IoT Core checks it against (the authorized responder
+when one is configured, else the CA), before its nextUpdate with no clock-skew allowance, about
+the server certificate only, at most the configured size. ``good`` and ``revoked`` answers are
+returned byte for byte; anything else returns nothing, except that while the responder fails
+the last verified answer is returned until it stops being usable.
 """
 
 from __future__ import annotations
@@ -125,6 +125,12 @@ def _check(answer: Answer, settings: Settings, now: dt.datetime) -> tuple[Reason
     if answer.fresh_until <= now:
         what = "nextUpdate" if answer.next_update is not None else "freshness (no nextUpdate)"
         return Reason.STALE_RESPONSE, f"{what} {answer.fresh_until:%Y-%m-%dT%H:%M:%SZ} has passed"
+    singles = len(list(ocsp.load_der_ocsp_response(answer.der).responses))
+    if singles != 1:
+        return (
+            Reason.MULTIPLE_SINGLE_RESPONSES,
+            f"{singles} SingleResponses; a staple answers for the server certificate only",
+        )
     if len(answer.der) > settings.max_response_bytes:
         return (
             Reason.RESPONSE_TOO_LARGE,

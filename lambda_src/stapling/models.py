@@ -31,6 +31,9 @@ class Reason(enum.StrEnum):
     UNKNOWN = "UNKNOWN"
     #: verified, but signed by a key IoT Core will not check it against
     UNEXPECTED_SIGNER = "UNEXPECTED_SIGNER"
+    #: verified, but it also answers for other certificates (a client reading the first
+    #: SingleResponse would misread it)
+    MULTIPLE_SINGLE_RESPONSES = "MULTIPLE_SINGLE_RESPONSES"
     RESPONDER_UNAVAILABLE = "RESPONDER_UNAVAILABLE"
     UNTRUSTED_ISSUER = "UNTRUSTED_ISSUER"
     CERT_EXPIRED = "CERT_EXPIRED"

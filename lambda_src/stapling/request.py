@@ -53,7 +53,7 @@ def _request_of(event: object) -> ocsp.OCSPRequest:
         raise EventError(msg)
     try:
         return ocsp.load_der_ocsp_request(der)
-    except ValueError as exc:  # includes "more than one request"
+    except Exception as exc:  # ValueError; NotImplementedError for several CertIDs
         msg = f"event is not a DER OCSP request for one certificate ({str(exc)[:200]})"
         raise EventError(msg) from exc
 
