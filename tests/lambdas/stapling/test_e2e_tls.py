@@ -77,11 +77,8 @@ def test_s_client_reads_the_stapled_answer(
         output = run_s_client_status(tls.port, NAME)
     assert "OCSP Response Status: successful (0x0)" in output, output
     assert f"Cert Status: {status}" in output, output
-    assert (
-        f"Serial Number: {server_cert.serial:X}"
-        in output.replace(" ", "").replace("SerialNumber:", "Serial Number: ")
-        or format(server_cert.serial, "X") in output.replace(":", "").upper()
-    ), output
+    serial = format(server_cert.serial, "X")
+    assert f"Serial Number: {serial.zfill(len(serial) + len(serial) % 2)}" in output, output
     if status == "revoked":
         assert "Revocation Reason: keyCompromise" in output, output
 
