@@ -26,6 +26,12 @@ from .ocsp_validating_domain import (
     TrustedCa,
     TrustedIssuer,
 )
+from .stapling_domain_config import (
+    OcspAuthorizedResponder,
+    OcspStapling,
+    ServerCertificateStapling,
+    StaplingDomainConfig,
+)
 
 __all__ = [
     "DEFAULT_SIGNING_ALGORITHM",
@@ -34,12 +40,16 @@ __all__ = [
     "DomainApplicationProtocol",
     "DomainAuthenticationType",
     "KeyAlgorithm",
+    "OcspAuthorizedResponder",
     "OcspFailMode",
     "OcspHashAlgorithm",
     "OcspPrivateCa",
+    "OcspStapling",
     "OcspValidatingDomain",
     "PropsError",
+    "ServerCertificateStapling",
     "SigningAlgorithm",
+    "StaplingDomainConfig",
     "TlsSecurityPolicy",
     "TrustedCa",
     "TrustedIssuer",

@@ -10,7 +10,7 @@ otherwise returns the props with their defaults filled in and the Lambda environ
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -104,8 +104,11 @@ def resolve(
     hosted_zone: route53.IHostedZone | None,
     record_ttl: cdk.Duration | None,
     responder_errors_alarm_threshold: int,
+    extra_checks: Callable[[Problems], None] | None = None,
 ) -> DomainProps:
-    """Validate every prop; raise one ``PropsError`` naming all problems, else the props."""
+    """Validate every prop; raise one ``PropsError`` naming all problems, else the props.
+    ``extra_checks`` records the problems of props checked elsewhere (``stapling``) in the same
+    error."""
     problems = Problems("OcspValidatingDomain", construct_id)
     # An invalid enum is recorded; its default stands in until ``raise_if_any``.
     authentication = (
@@ -165,6 +168,8 @@ def resolve(
         f"{size.known_bytes} bytes",
         "trust fewer CAs or use shorter responder URLs",
     )
+    if extra_checks is not None:
+        extra_checks(problems)
     problems.raise_if_any()
     return DomainProps(
         domain_name=domain_name,
