@@ -3,11 +3,17 @@ CA and delegated responder (PEM), and a stapling domain with test defaults."""
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 from functools import cache
 from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_certificatemanager as acm
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ocsp_iot_constructs import (
     OcspAuthorizedResponder,
@@ -56,10 +62,33 @@ def lambda_stapling(**options: Any) -> OcspStapling:
 def make_stapling(
     stack: cdk.Stack, stapling: OcspStapling | None = None, **overrides: Any
 ) -> StaplingDomainConfig:
-    props: dict[str, Any] = {
-        "domain_name": "devices.example.com",
-        "server_certificate": server_cert(stack),
-        "stapling": stapling,
-    }
+    props: dict[str, Any] = {"domain_name": "devices.example.com", "stapling": stapling}
     props.update(overrides)
+    if "server_certificate" not in props:
+        props["server_certificate"] = server_cert(stack)
     return StaplingDomainConfig(stack, "Endpoint", **props)
+
+
+def fixed_delegate_pem(issuer_name: str = "External CA") -> str:
+    """A delegated responder (OCSPSigning EKU) of ``domain_support.ca_pem(issuer_name)``, the
+    same on every run (Ed25519 signs deterministically), so that snapshots are stable."""
+    ca_key = ed25519.Ed25519PrivateKey.from_private_bytes(
+        hashlib.sha256(issuer_name.encode()).digest()
+    )
+    key = ed25519.Ed25519PrivateKey.from_private_bytes(
+        hashlib.sha256(f"{issuer_name} responder".encode()).digest()
+    )
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "OCSP Responder")]))
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer_name)]))
+        .public_key(key.public_key())
+        .serial_number(2)
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]), critical=False)
+        .sign(ca_key, None)
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
