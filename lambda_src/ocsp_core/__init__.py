@@ -5,5 +5,6 @@ Rooms, lowest first: ``reasons`` (typed failures), ``der`` (a strict DER reader 
 (validity and direct issuance), ``ocsp`` (request building and RFC 6960 response verification),
 ``cache`` (verified answers, with their DER), ``transport`` (the HTTP client a handler owns) and
 ``settings`` (reading a table of environment settings). The Lambda applications sit beside it:
-``preauth`` (IoT Core custom client certificate validation).
+``preauth`` (IoT Core custom client certificate validation) and ``stapling`` (the responder IoT
+Core asks for its server certificate's OCSP staple).
 """

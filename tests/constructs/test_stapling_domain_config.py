@@ -245,6 +245,7 @@ def test_the_stapling_lambda_and_its_environment() -> None:
     }
     assert endpoint.function is endpoint.stapling.function
     assert endpoint.stapling.role is not None and endpoint.stapling.log_group is not None
+    assert endpoint.stapling.function is not None
     function_id = logical_id_of(stack, endpoint.stapling.function.node.default_child)
     config_id, config = only(template, "AWS::IoT::DomainConfiguration")
     assert config["Properties"]["ServerCertificateConfig"] == {
@@ -260,6 +261,7 @@ def test_the_invoke_permission_is_scoped_and_created_first() -> None:
     endpoint = make_stapling(stack, lambda_stapling(), domain_configuration_name="edge")
     template = template_of(stack)
     permission_id, permission = only(template, "AWS::Lambda::Permission")
+    assert endpoint.stapling.function is not None
     function_id = logical_id_of(stack, endpoint.stapling.function.node.default_child)
     assert permission["Properties"] == {
         "Action": "lambda:InvokeFunction",
@@ -278,6 +280,7 @@ def test_the_lambda_role_only_writes_its_own_log_group() -> None:
     endpoint = make_stapling(stack, lambda_stapling(tracing=False))
     template = template_of(stack)
     _, policy = only(template, "AWS::IAM::Policy")
+    assert endpoint.stapling.log_group is not None
     log_group_id = logical_id_of(stack, endpoint.stapling.log_group.node.default_child)
     assert policy["Properties"]["PolicyDocument"]["Statement"] == [
         {
@@ -792,7 +795,7 @@ FAILURES: dict[str, tuple[Callable[[cdk.Stack], Any], str]] = {
         r"stapling.retrieval_alarm_hours must be a whole number of hours from 1 to 24",
     ),
     "days-to-expiry": (
-        lambda _s: OcspStapling(days_to_expiry_threshold=True),  # type: ignore[arg-type]
+        lambda _s: OcspStapling(days_to_expiry_threshold=True),
         r"stapling.days_to_expiry_threshold must be a whole number of days from 1 to 365",
     ),
     "environment-over-4-kb": (
