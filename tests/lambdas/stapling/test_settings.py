@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from stapling.settings import DEFAULTS, SETTINGS, ConfigError, Settings, load_settings
 
 from tests.lambdas.support.pki import Pki
@@ -104,6 +110,25 @@ def test_fails_when_the_authorized_responder_cannot_sign_for_the_cas(
     (problem,) = problems_of(env)
     assert problem.startswith("OCSP_AUTHORIZED_RESPONDER_PEM (")
     assert problem.endswith(message), problem
+
+
+def test_fails_when_the_authorized_responder_has_no_extended_key_usage(pki: Pki) -> None:
+    now = dt.datetime.now(dt.UTC)
+    key = ec.generate_private_key(ec.SECP256R1())
+    bare = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "No EKU")]))
+        .issuer_name(pki.issuing_ca.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(pki.issuing_ca.key, hashes.SHA256())
+    )
+    env = stapling_env(responder_url=URL, trusted=[pki.issuing_ca])
+    env["OCSP_AUTHORIZED_RESPONDER_PEM"] = bare.public_bytes(serialization.Encoding.PEM).decode()
+    (problem,) = problems_of(env)
+    assert problem.endswith("must carry the OCSPSigning extended key usage"), problem
 
 
 def test_the_authorized_responder_may_belong_to_any_trusted_ca(pki: Pki) -> None:
