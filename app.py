@@ -8,6 +8,7 @@ account; override with ``-c key=value`` for a real deployment (see README, "Depl
 from __future__ import annotations
 
 import os
+from enum import Enum
 from pathlib import Path
 from typing import TypeVar
 
@@ -27,10 +28,24 @@ from ocsp_iot_constructs import (  # noqa: E402
     CaSubject,
     OcspFailMode,
     OcspPrivateCa,
+    OcspStapling,
     OcspValidatingDomain,
 )
 
-_E = TypeVar("_E", OcspFailMode, CaHierarchy)
+
+class StaplingMode(Enum):
+    """``-c stapling=...``: how the endpoint staples its server certificate's OCSP answer."""
+
+    #: IoT Core fetches it from the responder in the server certificate (a public one).
+    IOT = "iot"
+    #: The stapling Lambda fetches it from the stack's Private CA and verifies it first (the
+    #: server certificate must then be issued by the stack's issuing CA).
+    LAMBDA = "lambda"
+    #: No stapling.
+    OFF = "off"
+
+
+_E = TypeVar("_E", OcspFailMode, CaHierarchy, StaplingMode)
 
 #: Context keys the reference stack always reads (``-c key=value``), with placeholder defaults
 #: that synthesize anywhere.
@@ -42,6 +57,7 @@ CONTEXT_DEFAULTS: dict[str, str] = {
     ),
     "failMode": "closed",
     "hierarchy": "ROOT_AND_ISSUING",
+    "stapling": "iot",
 }
 
 
@@ -117,6 +133,7 @@ class OcspIotReferenceStack(cdk.Stack):
             else None
         )
         fail_mode = _enum_context(self, "failMode", OcspFailMode)
+        stapling = _enum_context(self, "stapling", StaplingMode)
 
         self.domain = OcspValidatingDomain(
             self,
@@ -129,11 +146,21 @@ class OcspIotReferenceStack(cdk.Stack):
             fail_mode=fail_mode,
             # choosing open with -c failMode=open is the deployer's explicit acknowledgement
             acknowledge_fail_open=fail_mode is OcspFailMode.OPEN,
+            # stapling and the pre-auth check on one endpoint: one domain configuration
+            stapling=None
+            if stapling is StaplingMode.OFF
+            else OcspStapling(
+                responder_function=stapling is StaplingMode.LAMBDA,
+                trusted_cas=[self.ca] if stapling is StaplingMode.LAMBDA else (),
+            ),
         )
         cdk.CfnOutput(self, "IssuingCaArn", value=self.ca.issuing_ca_arn)
         cdk.CfnOutput(self, "OcspResponderUrl", value=self.ca.ocsp_responder_url)
         cdk.CfnOutput(self, "DomainConfigurationName", value=self.domain.domain_configuration_name)
         cdk.CfnOutput(self, "PreAuthFunctionName", value=self.domain.function.function_name)
+        stapling_function = self.domain.stapling.function if self.domain.stapling else None
+        if stapling_function is not None:
+            cdk.CfnOutput(self, "StaplingFunctionName", value=stapling_function.function_name)
 
 
 def build_app(app: cdk.App) -> OcspIotReferenceStack:

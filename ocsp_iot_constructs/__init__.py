@@ -30,6 +30,12 @@ from .ocsp_validating_domain import (
     TrustedCa,
     TrustedIssuer,
 )
+from .stapling_domain_config import (
+    OcspAuthorizedResponder,
+    OcspStapling,
+    ServerCertificateStapling,
+    StaplingDomainConfig,
+)
 
 __all__ = [
     "DEFAULT_SIGNING_ALGORITHM",
@@ -40,15 +46,19 @@ __all__ = [
     "DomainApplicationProtocol",
     "DomainAuthenticationType",
     "KeyAlgorithm",
+    "OcspAuthorizedResponder",
     "OcspCnameDistribution",
     "OcspFailMode",
     "OcspHashAlgorithm",
     "OcspIotDashboard",
     "OcspPrivateCa",
+    "OcspStapling",
     "OcspValidatingDomain",
     "PropsError",
+    "ServerCertificateStapling",
     "SigningAlgorithm",
     "StapledDomain",
+    "StaplingDomainConfig",
     "TlsSecurityPolicy",
     "TrustedCa",
     "TrustedIssuer",

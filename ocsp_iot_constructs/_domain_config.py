@@ -71,6 +71,27 @@ def check_domain_name(
         )
 
 
+def check_unique_domain_name(problems: Problems, scope: Construct, domain_name: object) -> None:
+    """No other ``AWS::IoT::DomainConfiguration`` of the app serves ``domain_name`` (one created
+    before ``scope``; a name only known at deploy time is not compared)."""
+    if not isinstance(domain_name, str) or is_token(domain_name):
+        return
+    for node in scope.node.root.node.find_all():
+        if isinstance(node, iot.CfnDomainConfiguration) and node.domain_name == domain_name:
+            owner = node.node.scope
+            path = (owner or node).node.path
+            problems.add(
+                "domain_name",
+                "a name that no other domain configuration of the app serves (IoT Core serves "
+                "a domain name from one domain configuration)",
+                domain_name,
+                f"{path!r} already serves it: give this one another domain_name, or, for OCSP "
+                "stapling and the pre-auth check on one endpoint, replace both by one "
+                "OcspValidatingDomain(..., stapling=OcspStapling(...))",
+            )
+            return
+
+
 def check_certificates(
     problems: Problems,
     server_certificate: object,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar, cast
 
@@ -123,8 +123,11 @@ def resolve(
     deny_ratio_alarm_threshold: int,
     alarms: object = True,
     alarm_action: cloudwatch.IAlarmAction | None = None,
+    extra_checks: Callable[[Problems], None] | None = None,
 ) -> DomainProps:
-    """Validate every prop; raise one ``PropsError`` naming all problems, else the props."""
+    """Validate every prop; raise one ``PropsError`` naming all problems, else the props.
+    ``extra_checks`` records the problems of props checked elsewhere (``stapling``) in the same
+    error."""
     problems = Problems("OcspValidatingDomain", construct_id)
     # An invalid enum is recorded; its default stands in until ``raise_if_any``.
     authentication = (
@@ -213,6 +216,8 @@ def resolve(
         f"{size.known_bytes} bytes",
         "trust fewer CAs or use shorter responder URLs",
     )
+    if extra_checks is not None:
+        extra_checks(problems)
     problems.raise_if_any()
     return DomainProps(
         domain_name=domain_name,

@@ -31,6 +31,7 @@ from ._validation import Problems, is_token, shown
 
 #: Kinds of setting, as the Lambda side names them (``ocsp_core.settings.Kind``).
 CERTIFICATES = "certificates"
+CERTIFICATE = "certificate"
 URLS = "urls"
 URL = "url"
 CHOICE = "choice"
@@ -65,6 +66,7 @@ class Setting:
 
 
 TRUSTED_CA_PEM = Setting("TRUSTED_CA_PEM", CERTIFICATES)
+OCSP_AUTHORIZED_RESPONDER_PEM = Setting("OCSP_AUTHORIZED_RESPONDER_PEM", CERTIFICATE)
 OCSP_ALLOWED_URLS = Setting("OCSP_ALLOWED_URLS", URLS)
 OCSP_RESPONDER_URL = Setting("OCSP_RESPONDER_URL", URL)
 OCSP_TIMEOUT_SECONDS = Setting(
@@ -98,6 +100,16 @@ OCSP_MAX_RESPONSE_BYTES = Setting(
     "16384",
     minimum=1_024,
     maximum=1_048_576,
+    prop="max_response_bytes",
+)
+#: IoT Core refuses a staple larger than this (bytes of DER): the stapling Lambda's cap.
+IOT_MAX_STAPLE_BYTES = 4096
+STAPLING_MAX_RESPONSE_BYTES = Setting(
+    "OCSP_MAX_RESPONSE_BYTES",
+    INTEGER,
+    str(IOT_MAX_STAPLE_BYTES),
+    minimum=1_024,
+    maximum=IOT_MAX_STAPLE_BYTES,
     prop="max_response_bytes",
 )
 OCSP_HASH_ALGORITHM = Setting(
@@ -341,9 +353,11 @@ class OcspClientOptions:
         issuers: Sequence[TrustedIssuer],
         allowed_urls: Sequence[str],
         responder_url: str | None,
+        authorized_responder_pem: str | None = None,
     ) -> dict[str, str]:
         """The Lambda environment for ``table``: every setting with a value (the default when
-        the option is unset); ``OCSP_RESPONDER_URL`` only when given."""
+        the option is unset); ``OCSP_RESPONDER_URL`` and ``OCSP_AUTHORIZED_RESPONDER_PEM`` only
+        when given."""
         environment: dict[str, str] = {}
         for setting in table:
             if setting.env == TRUSTED_CA_PEM.env:
@@ -355,6 +369,9 @@ class OcspClientOptions:
             elif setting.env == OCSP_RESPONDER_URL.env:
                 if responder_url is not None:
                     environment[setting.env] = responder_url
+            elif setting.env == OCSP_AUTHORIZED_RESPONDER_PEM.env:
+                if authorized_responder_pem is not None:
+                    environment[setting.env] = authorized_responder_pem.strip()
             elif setting.prop is not None:
                 environment[setting.env] = _render(setting, getattr(self, setting.prop))
         return environment
@@ -542,25 +559,28 @@ _PEM_CERT = re.compile(
 )
 
 
-def check_trusted_cas(problems: Problems, trusted_cas: object) -> list[TrustedIssuer]:
-    """Record every unusable entry of ``trusted_cas``; return the usable ones. A literal PEM
-    must also be a CA the Lambda accepts (``_trusted_ca``)."""
+def check_trusted_cas(
+    problems: Problems, trusted_cas: object, *, keyword: str = "trusted_cas"
+) -> list[TrustedIssuer]:
+    """Record every unusable entry of ``trusted_cas`` (the prop ``keyword``); return the usable
+    ones. A literal PEM must also be a CA the Lambda accepts (``_trusted_ca``)."""
     if isinstance(trusted_cas, str | bytes | bytearray) or not isinstance(trusted_cas, Sequence):
         problems.add(
-            "trusted_cas",
+            keyword,
             "a list of OcspPrivateCa or TrustedCa.from_pem(...) objects",
             type(trusted_cas).__name__,
         )
         return []
     problems.require(
         len(trusted_cas) > 0,
-        "trusted_cas",
+        keyword,
         "at least one CA (an OcspPrivateCa or TrustedCa.from_pem(...))",
         list(trusted_cas),
     )
     issuers: list[TrustedIssuer] = []
+    prop = keyword
     for index, issuer in enumerate(trusted_cas):
-        keyword = f"trusted_cas[{index}]"
+        keyword = f"{prop}[{index}]"
         if not isinstance(issuer, TrustedIssuer):
             problems.add(
                 keyword,
@@ -573,7 +593,7 @@ def check_trusted_cas(problems: Problems, trusted_cas: object) -> list[TrustedIs
         if any(issuer is other or pem == other.issuing_ca_certificate_pem for other in issuers):
             problems.add(
                 keyword,
-                "a CA not already in trusted_cas (each certificate takes room in the Lambda's "
+                f"a CA not already in {prop} (each certificate takes room in the Lambda's "
                 "4 KB environment)",
                 abbreviate(pem) if isinstance(pem, str) else pem,
                 "drop the repeat",
@@ -610,17 +630,23 @@ def check_trusted_cas(problems: Problems, trusted_cas: object) -> list[TrustedIs
     return issuers
 
 
-def is_one_pem_certificate(pem: str) -> bool:
-    """Exactly one PEM ``CERTIFICATE`` block whose body is a DER SEQUENCE."""
+def pem_certificate_der(pem: str) -> bytes | None:
+    """The DER of exactly one PEM ``CERTIFICATE`` block whose body is a DER SEQUENCE, else
+    ``None``."""
     match = _PEM_CERT.match(pem.strip())
     if match is None:
-        return False
+        return None
     try:
         der = base64.b64decode("".join(match.group(1).split()), validate=True)
     except (binascii.Error, ValueError):
-        return False
+        return None
     # A certificate is a DER SEQUENCE.
-    return len(der) > 64 and der[0] == 0x30
+    return der if len(der) > 64 and der[0] == 0x30 else None
+
+
+def is_one_pem_certificate(pem: str) -> bool:
+    """Exactly one PEM ``CERTIFICATE`` block whose body is a DER SEQUENCE."""
+    return pem_certificate_der(pem) is not None
 
 
 def abbreviate(text: str, limit: int = 60) -> str:

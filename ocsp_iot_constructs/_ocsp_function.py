@@ -189,12 +189,19 @@ class FunctionOptions:
 
 @dataclass(frozen=True)
 class AlarmSpec:
-    """One alarm: construct id, metric, threshold (>=) and description."""
+    """One alarm: construct id, metric, threshold and description; by default it fires at
+    >= threshold over one period, and missing data is fine."""
 
     id: str
     metric: cloudwatch.IMetric
     threshold: float
     description: str
+    comparison_operator: cloudwatch.ComparisonOperator = (
+        cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+    )
+    #: Consecutive breaching periods before it fires.
+    evaluation_periods: int = 1
+    treat_missing_data: cloudwatch.TreatMissingData = cloudwatch.TreatMissingData.NOT_BREACHING
 
 
 class OcspFunction:
@@ -405,17 +412,17 @@ def create_alarms(
     alarm_actions: Sequence[cloudwatch.IAlarmAction] = (),
     ok_actions: Sequence[cloudwatch.IAlarmAction] = (),
 ) -> tuple[cloudwatch.Alarm, ...]:
-    """One alarm per spec in ``scope`` (>= threshold over one period, missing data is fine),
-    each with every one of ``alarm_actions`` (ALARM) and ``ok_actions`` (back to OK)."""
+    """One alarm per spec in ``scope`` (see :class:`AlarmSpec`), each with every one of
+    ``alarm_actions`` (ALARM) and ``ok_actions`` (back to OK)."""
     alarms = tuple(
         cloudwatch.Alarm(
             scope,
             spec.id,
             metric=spec.metric,
             threshold=spec.threshold,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            evaluation_periods=spec.evaluation_periods,
+            comparison_operator=spec.comparison_operator,
+            treat_missing_data=spec.treat_missing_data,
             alarm_description=spec.description,
         )
         for spec in specs

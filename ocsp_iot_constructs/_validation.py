@@ -89,6 +89,27 @@ class Problems:
             raise PropsError(self._construct, self._construct_id, self._problems)
 
 
+class PrefixedProblems(Problems):
+    """A view of ``parent`` that records every problem with its keyword prefixed (e.g.
+    ``stapling.``): the props of an option group are reported under the prop that holds it."""
+
+    def __init__(self, parent: Problems, prefix: str) -> None:
+        self._parent = parent
+        self._prefix = prefix
+
+    def add(self, keyword: str, allowed: str, got: Any, fix: str | None = None) -> None:
+        self._parent.add(f"{self._prefix}{keyword}", allowed, got, fix)
+
+    def reported(self, *keywords: str) -> bool:
+        return self._parent.reported(*(f"{self._prefix}{k}" for k in keywords))
+
+    def __bool__(self) -> bool:
+        return bool(self._parent)
+
+    def raise_if_any(self) -> None:
+        self._parent.raise_if_any()
+
+
 def is_token(value: Any) -> bool:
     """True when ``value`` is (or contains) an unresolved CDK token: skip literal checks then."""
     return cdk.Token.is_unresolved(value)

@@ -38,7 +38,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_route53 as route53
 from constructs import Construct
 
-from . import _domain_config, _domain_props
+from . import _domain_config, _domain_props, _stapling_props
 from . import _preauth_function as contract
 from ._ocsp_client import OcspClientOptions
 from ._ocsp_function import AlarmSpec, OcspFunction, create_alarms
@@ -47,6 +47,8 @@ from ._preauth_metrics import (
     DENY_RATIO_MIN_INVOCATIONS,
     PreAuthMetrics,
 )
+from ._stapling import ServerCertificateStapling
+from ._stapling_types import OcspStapling
 from ._types import (
     DomainApplicationProtocol,
     DomainAuthenticationType,
@@ -56,7 +58,7 @@ from ._types import (
     TrustedCa,
     TrustedIssuer,
 )
-from ._validation import warn
+from ._validation import Problems, warn
 
 __all__ = [
     "DomainApplicationProtocol",
@@ -84,7 +86,9 @@ class OcspValidatingDomain(PreAuthMetrics, Construct):
       ``arn:<partition>:iot:<region>:<account>:domainconfiguration/<name>/*``, created before
       the domain configuration;
     * optionally a Route 53 CNAME to the account's ``iot:Data-ATS`` endpoint (looked up at deploy
-      time) and CloudWatch alarms (on by default).
+      time) and CloudWatch alarms (on by default);
+    * with ``stapling``, server-certificate OCSP stapling on the same domain configuration
+      (``ServerCertificateConfig``; the stapling Lambda and alarms under the child ``Stapling``).
     """
 
     def __init__(
@@ -136,6 +140,7 @@ class OcspValidatingDomain(PreAuthMetrics, Construct):
         alarm_action: cloudwatch.IAlarmAction | None = None,
         responder_errors_alarm_threshold: int = 5,
         deny_ratio_alarm_threshold: int = DEFAULT_DENY_RATIO_PERCENT,
+        stapling: OcspStapling | None = None,
     ) -> None:
         """
         :param domain_name: the FQDN devices connect to (and send as SNI), e.g.
@@ -212,8 +217,20 @@ class OcspValidatingDomain(PreAuthMetrics, Construct):
         :param deny_ratio_alarm_threshold: the percentage of denied connections (per 5 minutes,
             once there are at least 10 invocations) that raises the deny-ratio alarm, a whole
             number from 1 to 100. Default: 50.
+        :param stapling: also staple the server certificate's OCSP answer on this domain
+            configuration (:class:`~ocsp_iot_constructs.OcspStapling`; its resources are under
+            the child ``Stapling``). Default: no stapling.
         """
         super().__init__(scope, id)
+        stapling_checked: list[_stapling_props.StaplingProps | None] = []
+
+        def check_more(problems: Problems) -> None:
+            _domain_config.check_unique_domain_name(problems, self, domain_name)
+            if stapling is not None:
+                stapling_checked.append(
+                    _stapling_props.check(problems, stapling, stack=cdk.Stack.of(self))
+                )
+
         props = _domain_props.resolve(
             self,
             id,
@@ -265,6 +282,7 @@ class OcspValidatingDomain(PreAuthMetrics, Construct):
             responder_errors_alarm_threshold=responder_errors_alarm_threshold,
             deny_ratio_alarm_threshold=deny_ratio_alarm_threshold,
             alarms=alarms,
+            extra_checks=check_more,
         )
         for warning_id, message in _domain_props.warnings(props):
             warn(self, warning_id, message)
@@ -307,6 +325,11 @@ class OcspValidatingDomain(PreAuthMetrics, Construct):
             self, "IotInvokePermission", self.callback_function, self.source_arn_pattern
         )
         """``lambda:InvokeFunction`` for ``iot.amazonaws.com``, created before the domain."""
+        self.stapling: ServerCertificateStapling | None = self._add_stapling(
+            props, stapling_checked[0] if stapling_checked else None, alarms=alarms
+        )
+        """Server-certificate OCSP stapling (``stapling``): its Lambda, alarms and metrics."""
+        stapling_permission = self.stapling.invoke_permission if self.stapling else None
         self.domain_configuration: iot.CfnDomainConfiguration = (
             _domain_config.create_domain_configuration(
                 self,
@@ -321,8 +344,14 @@ class OcspValidatingDomain(PreAuthMetrics, Construct):
                     application_protocol=props.application_protocol.value,
                     authorizer=self._authorizer(props),
                     client_certificate_callback=self.callback_function,
+                    server_certificate_config=(
+                        self.stapling.server_certificate_config if self.stapling else None
+                    ),
                 ),
-                permissions=[self.invoke_permission],
+                permissions=[
+                    self.invoke_permission,
+                    *([stapling_permission] if stapling_permission else []),
+                ],
             )
         )
         """The ``AWS::IoT::DomainConfiguration`` (also ``node.default_child``)."""
@@ -384,6 +413,30 @@ class OcspValidatingDomain(PreAuthMetrics, Construct):
 
         for key, value in props.tags.items():
             cdk.Tags.of(self).add(key, value)
+
+    def _add_stapling(
+        self,
+        props: _domain_props.DomainProps,
+        stapling: _stapling_props.StaplingProps | None,
+        *,
+        alarms: bool,
+    ) -> ServerCertificateStapling | None:
+        """The child ``Stapling`` (its ids do not touch a domain without stapling)."""
+        if stapling is None:
+            return None
+        for warning_id, message in _stapling_props.warnings(stapling):
+            warn(self, warning_id, message)
+        return ServerCertificateStapling(
+            self,
+            "Stapling",
+            props=stapling,
+            domain_configuration_name=props.config_name,
+            domain_name=props.domain_name,
+            server_certificate=props.server_certificate,
+            alarms=alarms,
+            alarm_actions=props.alarm_actions,
+            ok_actions=props.ok_actions,
+        )
 
     @staticmethod
     def _authorizer(

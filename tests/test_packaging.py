@@ -39,6 +39,7 @@ def test_wheel_carries_the_lambda_code(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "ocsp_iot_constructs/py.typed" in names
     assert "ocsp_iot_constructs/_lambda_src/preauth_handler.py" in names
+    assert "ocsp_iot_constructs/_lambda_src/stapling_handler.py" in names
     assert "ocsp_iot_constructs/_lambda_src/requirements.txt" in names
     assert any(n.startswith("ocsp_iot_constructs/_lambda_src/ocsp_core/") for n in names)
     # nothing of the checkout's test or tooling trees leaks into the wheel
@@ -103,8 +104,10 @@ def test_constructs_synthesize_from_an_installed_wheel(wheel: Path, tmp_path: Pa
     assert {"AWS::IoT::DomainConfiguration", "AWS::ACMPCA::CertificateAuthority"} <= set(
         lines["types"].split(",")
     )
-    (asset_path,) = lines["asset_paths"].split(";")
-    assert Path(asset_path) == Path(lines["lambda_src"]), lines
+    # the pre-auth and the stapling Lambda: one code asset, the wheel's copy
+    asset_paths = lines["asset_paths"].split(";")
+    assert len(asset_paths) == 2, lines
+    assert {Path(p) for p in asset_paths} == {Path(lines["lambda_src"])}, lines
 
 
 def test_the_command_from_an_installed_wheel_runs_the_packaged_lambda_code(

@@ -87,12 +87,17 @@ def _resources_of(template: dict[str, Any], type_name: str) -> list[dict[str, An
     return [r for r in template["Resources"].values() if r["Type"] == type_name]
 
 
-def _preauth_environment(template: dict[str, Any]) -> dict[str, Any]:
+def _function(template: dict[str, Any], handler: str) -> dict[str, Any]:
     (function,) = [
         f
         for f in _resources_of(template, "AWS::Lambda::Function")
-        if "TRUSTED_CA_PEM" in f["Properties"].get("Environment", {}).get("Variables", {})
+        if f["Properties"].get("Handler") == handler
     ]
+    return function
+
+
+def _preauth_environment(template: dict[str, Any]) -> dict[str, Any]:
+    function = _function(template, "preauth_handler.handler")
     variables: dict[str, Any] = function["Properties"]["Environment"]["Variables"]
     return variables
 
@@ -107,6 +112,7 @@ def test_every_context_override_is_honoured_and_stays_lint_and_nag_clean() -> No
         hostedZoneName="example.org",
         failMode="open",
         hierarchy="ROOT_ONLY",
+        stapling="lambda",
     )
 
     # THEN each one reaches the template
@@ -124,6 +130,13 @@ def test_every_context_override_is_honoured_and_stays_lint_and_nag_clean() -> No
     assert record["Properties"]["HostedZoneId"] == "Z0123456789ABCDEFGHIJ"
     assert record["Properties"]["Type"] == "CNAME"
     assert len(_resources_of(template, "AWS::ACMPCA::CertificateAuthority")) == 1
+    # stapling through the Lambda, which forwards to the stack's own Private CA
+    stapling = _function(template, "stapling_handler.handler")["Properties"]
+    assert stapling["Environment"]["Variables"]["OCSP_RESPONDER_URL"] == {
+        "Fn::Join": ["", ["http://ocsp.acm-pca.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]
+    }
+    assert set(props["ServerCertificateConfig"]) == {"EnableOCSPCheck", "OcspLambdaArn"}
+    assert "StaplingFunctionName" in template["Outputs"]
     assert cfn_lint_errors(template) == []
 
 
@@ -139,6 +152,21 @@ def test_placeholder_defaults_synthesize_without_optional_features(
     assert _resources_of(template, "AWS::Route53::RecordSet") == []
     assert _preauth_environment(template)["OCSP_FAIL_MODE"] == "closed"
     assert len(_resources_of(template, "AWS::ACMPCA::CertificateAuthority")) == 2
+    # IoT-managed stapling on the same domain configuration, with its two alarms
+    assert domain["Properties"]["ServerCertificateConfig"] == {"EnableOCSPCheck": True}
+    assert len(_resources_of(template, "AWS::Lambda::Function")) == 1
+    alarms = [
+        a["Properties"].get("MetricName")  # a metric-math alarm (the deny ratio) has none
+        for a in _resources_of(template, "AWS::CloudWatch::Alarm")
+    ]
+    assert {"RetrieveOCSPStapleData.Success", "DaysToExpiry"} <= set(alarms)
+
+
+def test_stapling_can_be_switched_off() -> None:
+    template = _synth_with(stapling="off")
+    (domain,) = _resources_of(template, "AWS::IoT::DomainConfiguration")
+    assert "ServerCertificateConfig" not in domain["Properties"]
+    assert cfn_lint_errors(template) == []
 
 
 @pytest.mark.parametrize(
@@ -153,6 +181,11 @@ def test_placeholder_defaults_synthesize_without_optional_features(
             "hierarchy",
             "THREE_LEVELS",
             r"context 'hierarchy' must be one of ROOT_AND_ISSUING, ROOT_ONLY, got 'THREE_LEVELS'",
+        ),
+        (
+            "stapling",
+            "always",
+            r"context 'stapling' must be one of iot, lambda, off, got 'always'",
         ),
     ],
 )

@@ -6,5 +6,6 @@ Rooms, lowest first: ``reasons`` (typed failures), ``der`` (a strict DER reader 
 (request building and RFC 6960 response verification), ``cache`` (verified answers, with their
 DER), ``transport`` (the ``http.client`` client a handler owns, bounded by its deadline) and
 ``settings`` (reading a table of environment settings). The Lambda applications sit beside it:
-``preauth`` (IoT Core custom client certificate validation).
+``preauth`` (IoT Core custom client certificate validation) and ``stapling`` (the responder IoT
+Core asks for its server certificate's OCSP staple).
 """

@@ -88,11 +88,15 @@ class Answer:
     next_update: dt.datetime | None
     #: The instant the answer stops being fresh: nextUpdate, or thisUpdate + the configured age.
     fresh_until: dt.datetime
+    #: ``"issuer"`` (the CA's own key) or ``"delegate"`` (an authorized responder).
     signer: str
     revocation_time: dt.datetime | None = None
     revocation_reason: str | None = None
     #: The verified ``OCSPResponse`` DER, byte for byte as received (what a staple must be).
     der: bytes = b""
+    #: The certificate whose key verified the signature: the CA, or the delegate's certificate
+    #: included in the response (a stapling client verifies against one of them only).
+    signer_certificate: x509.Certificate | None = None
 
 
 def build_request(cert_id: CertId, *, nonce: bytes | None) -> bytes:
@@ -240,8 +244,9 @@ def _identifies(response: ocsp.OCSPResponse, cert: x509.Certificate) -> bool:
 
 def _check_signer(
     response: ocsp.OCSPResponse, issuer: x509.Certificate, now: dt.datetime, scheme: _Scheme
-) -> str | Rejection:
-    """Find who signed: the issuer or an authorized delegate named by the ResponderID."""
+) -> tuple[str, x509.Certificate] | Rejection:
+    """Find who signed: the issuer or an authorized delegate named by the ResponderID (its role
+    and certificate)."""
     candidates: list[tuple[str, x509.Certificate]] = []
     if _identifies(response, issuer):
         candidates.append(("issuer", issuer))
@@ -263,7 +268,7 @@ def _check_signer(
                 continue
         problem = _verify_signature(cert, response, scheme)
         if problem is None:
-            return role
+            return role, cert
         bad_signature = bad_signature or f"{problem} with the {role}'s key"
     if bad_signature is not None:
         return Rejection(OcspReason.BAD_SIGNATURE, bad_signature)
@@ -426,6 +431,7 @@ def _verify(data: bytes, question: _Question) -> Answer | Rejection:  # noqa: PL
     signer = _check_signer(response, question.issuer, question.now, scheme)
     if isinstance(signer, Rejection):
         return signer
+    role, signer_certificate = signer
     critical = _unknown_critical_extension(response, parts)
     if critical is not None:
         return Rejection(OcspReason.UNSUPPORTED_CRITICAL_EXTENSION, critical)
@@ -453,8 +459,9 @@ def _verify(data: bytes, question: _Question) -> Answer | Rejection:  # noqa: PL
         this_update=single.this_update_utc,
         next_update=single.next_update_utc,
         fresh_until=fresh_until if fresh_until is not None else single.this_update_utc,
-        signer=signer,
+        signer=role,
         revocation_time=single.revocation_time_utc,
         revocation_reason=reason_flag.value if reason_flag is not None else None,
         der=data,
+        signer_certificate=signer_certificate,
     )

@@ -31,6 +31,8 @@ class Kind(enum.StrEnum):
 
     #: one or more PEM CA certificates
     CERTIFICATES = "certificates"
+    #: one PEM certificate (any kind), or nothing
+    CERTIFICATE = "certificate"
     #: comma-separated absolute http(s) URLs (normalized)
     URLS = "urls"
     #: one absolute http(s) URL (normalized), or nothing
@@ -65,6 +67,7 @@ class Setting:
 # The settings shared by the handlers; each handler's table lists the ones it reads (a handler
 # may narrow a row with ``dataclasses.replace``).
 TRUSTED_CA_PEM = Setting("TRUSTED_CA_PEM", Kind.CERTIFICATES)
+OCSP_AUTHORIZED_RESPONDER_PEM = Setting("OCSP_AUTHORIZED_RESPONDER_PEM", Kind.CERTIFICATE)
 OCSP_ALLOWED_URLS = Setting("OCSP_ALLOWED_URLS", Kind.URLS)
 OCSP_RESPONDER_URL = Setting("OCSP_RESPONDER_URL", Kind.URL)
 OCSP_TIMEOUT_SECONDS = Setting(
@@ -262,6 +265,25 @@ def _subject(cert: x509.Certificate) -> str:
         return "subject not printable"
 
 
+def _certificate(setting: Setting, raw: str, problems: Problems) -> x509.Certificate | None:
+    if not raw:
+        return None
+    try:
+        certificates = x509.load_pem_x509_certificates(raw.encode("ascii"))
+    except (ValueError, UnicodeEncodeError) as exc:
+        problems.add(
+            setting.env, f"{setting.env} must hold one PEM certificate; it does not parse ({exc})"
+        )
+        return None
+    if len(certificates) != 1:
+        problems.add(
+            setting.env,
+            f"{setting.env} must hold exactly one PEM certificate, got {len(certificates)}",
+        )
+        return None
+    return certificates[0]
+
+
 def _urls(setting: Setting, raw: str, problems: Problems) -> frozenset[str]:
     allowed: set[str] = set()
     for item in (part.strip() for part in raw.split(",")):
@@ -291,6 +313,7 @@ def _url(setting: Setting, raw: str, problems: Problems) -> str | None:
 
 _READERS = {
     Kind.CERTIFICATES: _certificates,
+    Kind.CERTIFICATE: _certificate,
     Kind.URLS: _urls,
     Kind.URL: _url,
     Kind.CHOICE: _choice,
@@ -335,6 +358,10 @@ class Values:
 
     def urls(self, env: str) -> frozenset[str]:
         return frozenset(str(url) for url in self._typed(env, frozenset))
+
+    def optional_certificate(self, env: str) -> x509.Certificate | None:
+        value = self._values[env]
+        return None if value is None else self._typed(env, x509.Certificate)
 
     def certificates(self, env: str) -> tuple[x509.Certificate, ...]:
         return tuple(c for c in self._typed(env, tuple) if isinstance(c, x509.Certificate))

@@ -1,14 +1,16 @@
-"""The pre-auth Lambda bundle: built locally (never Docker) for the function's architecture.
+"""The Lambda bundle (both handlers): built locally (never Docker) for the function's architecture.
 
 Two real Python 3.14 bundles (arm64, x86_64) come out of a CDK synth with bundling on; their
 native libraries and wheel tags are checked. The clean-interpreter test builds the same bundle
 (same code path, ``build_bundle``) for the interpreter running the tests, then imports the
 handler in ``python -I -S`` with only the bundle on ``sys.path`` and has it answer real events,
-one of which needs a real OCSP round trip to a responder on 127.0.0.1.
+one of which needs a real OCSP round trip to a responder on 127.0.0.1; the stapling handler of the
+same bundle does the same with IoT Core's stapling event.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import platform
 import re
@@ -23,6 +25,8 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_lambda as lambda_
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509 import ocsp
 
 from ocsp_iot_constructs._assets import lambda_requirements_file, lambda_source_dir
 from ocsp_iot_constructs._bundling import (
@@ -35,9 +39,9 @@ from ocsp_iot_constructs._bundling import (
 )
 from ocsp_iot_constructs._ocsp_function import RUNTIME
 from ocsp_iot_constructs.ocsp_validating_domain import OcspValidatingDomain, TrustedCa
-from tests.lambdas.support.forge import answer_with, build_answer
+from tests.lambdas.support.forge import answer_with, build_answer, parse_request
 from tests.lambdas.support.harness import make_event
-from tests.lambdas.support.loopback import LoopbackServer
+from tests.lambdas.support.loopback import LoopbackServer, Reply, fixed
 from tests.lambdas.support.pki import build_pki
 from tests.support import new_app
 
@@ -177,8 +181,14 @@ def test_bundle_holds_the_code_and_nothing_else(
     assert (bundle / "preauth_handler.py").read_bytes() == (
         source / "preauth_handler.py"
     ).read_bytes()
-    for module in (source / "ocsp_core").glob("*.py"):
-        assert (bundle / "ocsp_core" / module.name).read_bytes() == module.read_bytes()
+    assert (bundle / "stapling_handler.py").read_bytes() == (
+        source / "stapling_handler.py"
+    ).read_bytes()
+    for package in ("ocsp_core", "preauth", "stapling"):
+        modules = sorted((source / package).glob("*.py"))
+        assert modules, package
+        for module in modules:
+            assert (bundle / package / module.name).read_bytes() == module.read_bytes()
     assert not (bundle / "bin").exists()
     assert not (bundle / "requirements.txt").exists()
     assert not (bundle / "ruff.toml").exists()
@@ -268,27 +278,29 @@ def host_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 _PROBE = """
-import json, sys, time
-bundle = sys.argv[1]
+import importlib, json, sys, time
+bundle, name = sys.argv[1], sys.argv[2]
 assert not any("site-packages" in p for p in sys.path), sys.path
 sys.path.insert(0, bundle)
 started = time.perf_counter()
-import preauth_handler
+handler_module = importlib.import_module(name)
 import_ms = (time.perf_counter() - started) * 1000
 import cryptography, certifi, _cffi_backend
 modules = {m: sys.modules[m].__file__ for m in ("cryptography", "certifi", "_cffi_backend",
-                                                 "preauth_handler")
+                                                 name)
            if m in sys.modules}
 absent = [m for m in ("requests", "urllib3", "charset_normalizer", "idna") if m in sys.modules]
-answers = [preauth_handler.handler(json.loads(e), None) for e in sys.argv[2:]]
+answers = [handler_module.handler(json.loads(e), None) for e in sys.argv[3:]]
 print(json.dumps({"import_ms": import_ms, "modules": modules, "answers": answers,
                   "absent": absent}))
 """
 
 
-def _run_clean(bundle: Path, events: list[dict[str, Any]], env: dict[str, str]) -> dict[str, Any]:
+def _run_clean(
+    bundle: Path, events: list[Any], env: dict[str, str], *, module: str = "preauth_handler"
+) -> dict[str, Any]:
     result = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", _PROBE, str(bundle), *map(json.dumps, events)],
+        [sys.executable, "-I", "-S", "-c", _PROBE, str(bundle), module, *map(json.dumps, events)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -336,6 +348,47 @@ def test_handler_answers_from_the_bundle_in_a_clean_interpreter(
     assert reasons == ["GOOD", "UNTRUSTED_ISSUER", "MALFORMED_EVENT"]
     # Reported by the lead: the cold import time of the handler from the bundle.
     print(f"\ncold import of preauth_handler from the bundle: {probe['import_ms']:.0f} ms")
+
+
+def test_stapling_handler_answers_from_the_bundle_in_a_clean_interpreter(
+    host_bundle: Path, pki: Any
+) -> None:
+    """The second handler of the same bundle: a verified answer comes back byte for byte (base64),
+    a malformed event gets ``""``."""
+    server_cert = pki.issue_device()
+    request = (
+        ocsp.OCSPRequestBuilder()
+        .add_certificate(server_cert.cert, pki.issuing_ca.cert, hashes.SHA1())  # noqa: S303
+        .build()
+        .public_bytes(serialization.Encoding.DER)
+    )
+    parsed = parse_request(request)
+    assert parsed is not None
+    body = build_answer(parsed, signer=pki.issuing_ca, next_update_offset=600)
+    with LoopbackServer(fixed(Reply(body=body))) as responder:
+        env = {
+            "TRUSTED_CA_PEM": pki.issuing_ca.pem.decode(),
+            "OCSP_RESPONDER_URL": responder.url,
+            "AWS_LAMBDA_FUNCTION_NAME": "bundle-test-stapling",
+        }
+        probe = _run_clean(
+            host_bundle,
+            [base64.b64encode(request).decode(), "not base64", {"not": "a string"}],
+            env,
+            module="stapling_handler",
+        )
+        requests = responder.request_count
+        assert responder.errors == []
+    good, *empty = probe["answers"]
+    assert base64.b64decode(good) == body
+    assert empty == ["", ""]
+    assert requests == 1
+    for module, path in probe["modules"].items():
+        assert Path(path).is_relative_to(host_bundle), (module, path)
+    reasons = [line.get("reason") for line in probe["log_lines"]]
+    assert reasons == ["GOOD", "MALFORMED_EVENT", "MALFORMED_EVENT"]
+    assert {line["FunctionName"] for line in probe["log_lines"]} == {"bundle-test-stapling"}
+    print(f"\ncold import of stapling_handler from the bundle: {probe['import_ms']:.0f} ms")
 
 
 def test_cold_import_time_and_bundle_size(

@@ -7,7 +7,12 @@ import aws_cdk as cdk
 from aws_cdk import aws_certificatemanager as acm
 
 import ocsp_iot_constructs
-from ocsp_iot_constructs import OcspPrivateCa, OcspValidatingDomain, lambda_source_dir
+from ocsp_iot_constructs import (
+    OcspPrivateCa,
+    OcspStapling,
+    OcspValidatingDomain,
+    lambda_source_dir,
+)
 
 app = cdk.App(
     context={"aws:cdk:bundling-stacks": [], "aws:cdk:enable-asset-metadata": True},
@@ -25,6 +30,7 @@ OcspValidatingDomain(
         "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000",
     ),
     trusted_cas=[ca],
+    stapling=OcspStapling(responder_function=True, trusted_cas=[ca]),
 )
 assembly = app.synth()
 template = json.loads(pathlib.Path(assembly.directory, "FromWheel.template.json").read_text())

@@ -93,6 +93,9 @@ def test_good_answer_is_accepted(
     answer = accepted(verify(data, device, ca))
     assert answer.status is x509_ocsp.OCSPCertStatus.GOOD
     assert answer.signer == role
+    # the certificate whose key verified: what a stapling client checks the answer against
+    assert answer.signer_certificate == signer.cert
+    assert answer.der == data  # byte for byte as received
     assert answer.next_update == NOW + dt.timedelta(minutes=5)
     assert answer.fresh_until == answer.next_update
 

@@ -12,8 +12,9 @@
 - ``delegate_expired``: issued by ``issuing_ca`` with the EKU, validity entirely in the past;
 - ``rsa_ca`` / ``rsa_delegate``: an RSA-2048 issuing CA (signed by ``root``) and its delegate.
 
-``Pki.issue_device(...)`` issues a client certificate (default issuer ``issuing_ca``);
-``custom_certificate(...)`` builds one with exactly the extensions given (CA variants).
+``Pki.issue_device(...)`` issues a client certificate (default issuer ``issuing_ca``),
+``Pki.issue_server(name, ...)`` a TLS server certificate; ``custom_certificate(...)`` builds one
+with exactly the extensions given (CA variants).
 ``Pki.write_files(dir)`` writes PEM files for ``openssl``.
 
 Import it from tests in this package with ``from .pki import build_pki`` (``lambda`` is a keyword,
@@ -102,6 +103,7 @@ def _sign(
     pss: bool = False,
     key_usage: x509.KeyUsage | None = None,
     extensions: Sequence[tuple[x509.ExtensionType, bool]] = (),
+    san: str | None = None,
 ) -> Issued:
     now = utcnow()
     nb = not_before if not_before is not None else now - BACKDATE
@@ -143,6 +145,10 @@ def _sign(
         builder = builder.add_extension(x509.OCSPNoCheck(), critical=False)
     for extension, critical in extensions:
         builder = builder.add_extension(extension, critical=critical)
+    if san is not None:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(san)]), critical=False
+        )
     rsa_padding = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32) if pss else None
     cert = builder.sign(signer_key, hashes.SHA256(), rsa_padding=rsa_padding)
     return Issued(cert=cert, key=key)
@@ -260,6 +266,28 @@ class Pki:
             key_usage=key_usage,
             extensions=extensions,
         )
+
+    def issue_server(
+        self,
+        dns_name: str,
+        *,
+        issuer: Issued | None = None,
+        ocsp_url: str | None = None,
+        key_kind: str = "ec",
+    ) -> Issued:
+        """A TLS server certificate for ``dns_name`` (serverAuth EKU, the name as its SAN),
+        issued by ``issuing_ca`` unless ``issuer`` is given."""
+        self._counter[0] += 1
+        issued = _sign(
+            subject=_name(dns_name),
+            key=new_key(key_kind),
+            issuer=issuer if issuer is not None else self.issuing_ca,
+            ca=False,
+            eku=[ExtendedKeyUsageOID.SERVER_AUTH],
+            ocsp_url=ocsp_url,
+            san=dns_name,
+        )
+        return issued
 
     def issue_delegate(
         self,
