@@ -48,6 +48,9 @@ def test_wheel_carries_the_lambda_code(wheel: Path) -> None:
     # nothing of the checkout's test or tooling trees leaks into the wheel
     assert not [n for n in names if n.startswith(("tests/", "bench/", "node_modules/"))]
     assert not [n for n in names if "__pycache__" in n]
+    # the license travels with the wheel (hatchling copies LICENSE into the .dist-info)
+    (license_file,) = [n for n in names if n.endswith(".dist-info/licenses/LICENSE")]
+    assert zipfile.ZipFile(wheel).read(license_file) == (ROOT / "LICENSE").read_bytes()
 
 
 def test_constructs_synthesize_from_an_installed_wheel(wheel: Path, tmp_path: Path) -> None:
@@ -160,7 +163,7 @@ def test_every_dev_dependency_and_installed_package_is_pinned() -> None:
     lambda_names = set(_pins(ROOT / "lambda_src" / "requirements.txt"))
     assert lambda_names <= {canonicalize_name(r.name) for r in dev}
     # the lock is complete: every package of the test environment is pinned, at that version
-    installed = {
+    installed: dict[str, str] = {
         canonicalize_name(d.metadata["Name"]): d.version for d in importlib.metadata.distributions()
     }
     unpinned = sorted(
@@ -203,7 +206,7 @@ def test_the_wheel_requires_the_ranges(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as zipped:
         (metadata,) = [n for n in zipped.namelist() if n.endswith(".dist-info/METADATA")]
         lines = zipped.read(metadata).decode().splitlines()
-    required = {
+    required: dict[str, tuple[SpecifierSet, str | None]] = {
         canonicalize_name(r.name): (r.specifier, str(r.marker) if r.marker else None)
         for r in (
             Requirement(line.split(":", 1)[1])
