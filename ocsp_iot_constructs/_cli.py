@@ -138,12 +138,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     arguments = parser.parse_args(argv)
     platforms = _platforms(arguments.architecture)
+    folder = arguments.folder.absolute()  # the paths it prints are for use from anywhere
     if arguments.command == "wheelhouse":
-        fill_wheelhouse(arguments.folder, platforms)
+        fill_wheelhouse(folder, platforms)
     else:
         source = arguments.wheelhouse or os.environ.get(WHEELHOUSE_ENV) or None
         build_bundles(
-            arguments.folder,
+            folder,
             platforms,
             wheelhouse=Path(source).absolute() if source else None,
         )

@@ -25,7 +25,7 @@ from constructs import Construct
 
 import ocsp_iot_constructs
 from ocsp_iot_constructs import CaHierarchy, OcspFailMode, OcspPrivateCa, UsageMode
-from tests.constructs.bundle_support import unreachable_index_environment
+from tests.constructs.bundle_support import closed_index_url, unreachable_index_environment
 from tests.constructs.domain_support import make_domain, new_stack
 from tests.support import ROOT, cdk_json_context, new_app
 
@@ -296,7 +296,7 @@ def test_jsii_runs_on_the_node_that_jsii_node_names(tmp_path: Path) -> None:
 
 def test_readme_unit_test_skips_bundling_without_any_package_index(tmp_path: Path) -> None:
     # GIVEN no reachable package index and no wheelhouse: bundling would fail
-    env = unreachable_index_environment("http://127.0.0.1:9/simple")
+    env = unreachable_index_environment(closed_index_url())
     env.pop("OCSP_IOT_WHEELHOUSE", None)
     env.pop("OCSP_IOT_LAMBDA_BUNDLE", None)
     result = _run_block(_readme_block("skip-bundling"), tmp_path, env)

@@ -17,6 +17,7 @@ from aws_cdk import aws_lambda as lambda_
 
 from ocsp_iot_constructs.ocsp_validating_domain import OcspValidatingDomain, TrustedCa
 from tests.constructs.domain_support import ACCOUNT, CA_PEM, CERT_ARN, OCSP_URL, REGION
+from tests.lambdas.support.loopback import closed_port_url
 from tests.support import new_app
 
 ARCHITECTURES = (lambda_.Architecture.ARM_64, lambda_.Architecture.X86_64)
@@ -86,6 +87,11 @@ def run_cli(
         env=dict(env) if env is not None else None,
         check=False,
     )
+
+
+def closed_index_url() -> str:
+    """A package index URL on 127.0.0.1 where nothing listens (connection refused)."""
+    return closed_port_url().removesuffix("/ocsp") + "/simple"
 
 
 def unreachable_index_environment(index_url: str) -> dict[str, str]:

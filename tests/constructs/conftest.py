@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.constructs.bundle_support import synth_domain_bundles, unreachable_index_environment
-from tests.lambdas.support.loopback import closed_port_url
+from tests.constructs.bundle_support import (
+    closed_index_url,
+    synth_domain_bundles,
+    unreachable_index_environment,
+)
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +25,7 @@ def synthesized_bundles() -> dict[str, Path]:
 def unreachable_index(monkeypatch: pytest.MonkeyPatch) -> str:
     """Point pip at a loopback port where nothing listens, with no other package source; the
     URL is returned."""
-    url = closed_port_url().removesuffix("/ocsp") + "/simple"
+    url = closed_index_url()
     for name in [k for k in os.environ if k.startswith("PIP_")]:
         monkeypatch.delenv(name)
     for name, value in unreachable_index_environment(url).items():

@@ -39,6 +39,7 @@ from ocsp_iot_constructs._cli import build_bundles
 from ocsp_iot_constructs._ocsp_function import RUNTIME
 from tests.constructs.bundle_support import (
     bundle_contents,
+    closed_index_url,
     run_cli,
     synth_domain_bundles,
     unreachable_index_environment,
@@ -83,7 +84,7 @@ def prebuilt(wheelhouse: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
         str(folder),
         "--wheelhouse",
         str(wheelhouse),
-        env=unreachable_index_environment("http://127.0.0.1:9/simple"),
+        env=unreachable_index_environment(closed_index_url()),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return folder
@@ -194,7 +195,7 @@ def test_fails_with_one_clear_error_when_neither_index_nor_wheelhouse_works(
 ) -> None:
     # GIVEN the reference app, run as `cdk synth` runs it, with the index unreachable, no
     # wheelhouse and colour forced on (as some CI systems do)
-    url = "http://127.0.0.1:9/simple"
+    url = closed_index_url()
     env = {
         **unreachable_index_environment(url),
         "CDK_OUTDIR": str(tmp_path / "cdk.out"),
@@ -270,18 +271,19 @@ def test_prints_progress_while_pip_runs_and_names_a_wheel_the_index_lacks(
 
 
 def test_the_wheelhouse_command_fails_with_one_clear_error_when_offline(tmp_path: Path) -> None:
+    url = closed_index_url()
     result = run_cli(
         "wheelhouse",
         str(tmp_path / "wh"),
         "--architecture",
         "arm64",
-        env=unreachable_index_environment("http://127.0.0.1:9/simple"),
+        env=unreachable_index_environment(url),
     )
     assert result.returncode == 1
     assert result.stderr.splitlines()[-2:] == [
         f"ocsp-iot-constructs: could not fill the wheelhouse {tmp_path / 'wh'} for arm64 / "
         "Python 3.14: pip could not reach the package index "
-        f"(http://127.0.0.1:9/simple/{PINS[0].split('==')[0]}/: connection refused).",
+        f"({url}/{PINS[0].split('==')[0]}/: connection refused).",
         "Fix: run this where the package index is reachable (check PIP_INDEX_URL or index-url "
         "in pip's configuration, the proxy settings and the network), then copy the folder to "
         "where synth runs.",
