@@ -15,21 +15,28 @@ export PATH := $(NODE_BIN):$(PATH)
 # Debian packages the tests need (real OCSP responder and TLS tools, a real MQTT broker and clients).
 DEB_PACKAGES := openssl mosquitto mosquitto-clients
 
-.PHONY: help synth test lint typecheck pytest bench setup clean deps-python deps-node deps-debian
+# Where `make wheelhouse` puts the Lambda's wheels and `make lambda-bundle` its bundles.
+WHEELHOUSE ?= wheelhouse
+LAMBDA_BUNDLES ?= dist/lambda
+
+.PHONY: help synth test lint typecheck pytest bench setup clean deps-python deps-node deps-debian \
+	wheelhouse lambda-bundle
 
 help:
-	@echo "make synth     - synthesize the reference app into cdk.out/"
-	@echo "make test      - lint, type-check and run the whole test suite (what CI runs)"
-	@echo "make bench     - run the benchmarks under bench/"
-	@echo "make lint      - ruff check and ruff format --check"
-	@echo "make typecheck - mypy (strict on the library and the Lambda code)"
-	@echo "make pytest    - the test suite alone (PYTEST_ARGS=... to pass options)"
-	@echo "make setup     - install everything the targets need (venv, npm, Debian packages)"
-	@echo "make clean     - remove build and cache folders"
+	@echo "make synth         - synthesize the reference app into cdk.out/"
+	@echo "make test          - lint, type-check and run the whole test suite (what CI runs)"
+	@echo "make bench         - run the benchmarks under bench/"
+	@echo "make lint          - ruff check and ruff format --check"
+	@echo "make typecheck     - mypy (strict on the library and the Lambda code)"
+	@echo "make pytest        - the test suite alone (PYTEST_ARGS=... to pass options)"
+	@echo "make setup         - install everything the targets need (venv, npm, Debian packages)"
+	@echo "make wheelhouse    - download the Lambda's wheels (arm64, x86_64) into WHEELHOUSE=$(WHEELHOUSE)"
+	@echo "make lambda-bundle - build the Lambda's bundles (arm64, x86_64 zips) into LAMBDA_BUNDLES=$(LAMBDA_BUNDLES)"
+	@echo "make clean         - remove build and cache folders"
 
-$(VENV)/.stamp: pyproject.toml lambda_src/requirements.txt
+$(VENV)/.stamp: pyproject.toml constraints.txt lambda_src/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]' -c constraints.txt
 	touch $@
 
 node_modules/.stamp: package.json package-lock.json
@@ -69,6 +76,15 @@ test: setup lint typecheck pytest
 
 bench: setup
 	$(PY) bench/run_all.py
+
+# Offline synth: fill a wheelhouse where PyPI is reachable, then OCSP_IOT_WHEELHOUSE=$(WHEELHOUSE).
+wheelhouse: deps-python deps-node
+	$(PY) -m ocsp_iot_constructs wheelhouse $(WHEELHOUSE)
+
+# Prebuilt bundles, used as the code asset as is:
+# OCSP_IOT_LAMBDA_BUNDLE=$(LAMBDA_BUNDLES)/ocsp-iot-lambda-{architecture}.zip
+lambda-bundle: deps-python deps-node
+	$(PY) -m ocsp_iot_constructs bundle $(LAMBDA_BUNDLES)
 
 clean:
 	rm -rf cdk.out dist build .pytest_cache .mypy_cache .ruff_cache

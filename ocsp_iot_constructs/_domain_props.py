@@ -10,6 +10,7 @@ otherwise returns the props with their defaults filled in and the Lambda environ
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -295,6 +296,8 @@ def function_options(
     vpc_subnets: ec2.SubnetSelection | None,
     security_groups: Sequence[ec2.ISecurityGroup],
     log_encryption_key: kms.IKey | None,
+    wheelhouse: str | os.PathLike[str] | None = None,
+    lambda_bundle: str | os.PathLike[str] | None = None,
 ) -> FunctionOptions:
     """The pre-auth function's Lambda props with the construct's defaults (a string that names
     an architecture or a retention is taken for it; anything else is left for ``check``)."""
@@ -314,6 +317,8 @@ def function_options(
         vpc_subnets=vpc_subnets,
         security_groups=security_groups,
         log_encryption_key=log_encryption_key,
+        wheelhouse=wheelhouse,
+        lambda_bundle=lambda_bundle,
     )
 
 

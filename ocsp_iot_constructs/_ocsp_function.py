@@ -9,6 +9,7 @@ scope it is given, so the construct ids (``LogGroup``, ``ServiceRole``, ``Functi
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -21,7 +22,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from ._bundling import lambda_code
+from ._bundling import bundling_failures, lambda_code
 from ._validation import Problems, acknowledge, check_bool, enum_member, implements, warn
 
 #: What a function in a VPC needs to manage its network interfaces (the actions of AWS's
@@ -101,6 +102,11 @@ class FunctionOptions:
     :param security_groups: of the function in ``vpc``. Empty: one is created (egress only).
     :param log_encryption_key: a customer managed KMS key for the function's log group.
         ``None``: CloudWatch Logs' own encryption.
+    :param wheelhouse: bundle the code with the dependencies of this folder only (offline).
+        ``None``: the ``OCSP_IOT_WHEELHOUSE`` variable, else the package index.
+    :param lambda_bundle: a prebuilt bundle (folder or zip, ``{architecture}`` is replaced) used
+        as the code as is. ``None``: the ``OCSP_IOT_LAMBDA_BUNDLE`` variable, else bundle at
+        synth.
     """
 
     architecture: lambda_.Architecture
@@ -114,6 +120,8 @@ class FunctionOptions:
     vpc_subnets: ec2.SubnetSelection | None = None
     security_groups: Sequence[ec2.ISecurityGroup] = ()
     log_encryption_key: kms.IKey | None = None
+    wheelhouse: str | os.PathLike[str] | None = None
+    lambda_bundle: str | os.PathLike[str] | None = None
 
     def check(self, problems: Problems) -> None:
         """Record every value Lambda would refuse (the timeout is checked with the OCSP
@@ -164,6 +172,20 @@ class FunctionOptions:
                     provisioned,
                 )
         self._check_placement(problems)
+        self._check_code_source(problems)
+
+    def _check_code_source(self, problems: Problems) -> None:
+        sources = (("wheelhouse", self.wheelhouse), ("lambda_bundle", self.lambda_bundle))
+        for keyword, value in sources:
+            if value is not None and not isinstance(value, str | os.PathLike):
+                problems.add(keyword, "a path (str or os.PathLike)", type(value).__name__)
+        if self.wheelhouse is not None and self.lambda_bundle is not None:
+            problems.add(
+                "lambda_bundle",
+                "omitted when wheelhouse is set (a prebuilt bundle needs no wheels)",
+                self.lambda_bundle,
+                "set one of the two",
+            )
 
     def _check_placement(self, problems: Problems) -> None:
         if self.vpc is not None and not implements(self.vpc, ec2.IVpc):
@@ -250,25 +272,32 @@ class OcspFunction:
                 resources=[self.log_group.log_group_arn],
             )
         )
-        self.function = lambda_.Function(
-            scope,
-            "Function",
-            description=description,
-            runtime=RUNTIME,
-            architecture=options.architecture,
-            handler=handler,
-            code=lambda_code(architecture=options.architecture, runtime=RUNTIME),
-            memory_size=options.memory_size,
-            timeout=options.timeout,
-            role=self.role,
-            log_group=self.log_group,
-            tracing=lambda_.Tracing.ACTIVE if options.tracing else lambda_.Tracing.DISABLED,
-            reserved_concurrent_executions=options.reserved_concurrent_executions,
-            environment=dict(environment),
-            vpc=options.vpc,
-            vpc_subnets=options.vpc_subnets,
-            security_groups=list(options.security_groups) or None,
-        )
+        # A bundling failure ends synth with one clear BundlingError (see _bundling).
+        with bundling_failures():
+            self.function = lambda_.Function(
+                scope,
+                "Function",
+                description=description,
+                runtime=RUNTIME,
+                architecture=options.architecture,
+                handler=handler,
+                code=lambda_code(
+                    architecture=options.architecture,
+                    runtime=RUNTIME,
+                    wheelhouse=options.wheelhouse,
+                    lambda_bundle=options.lambda_bundle,
+                ),
+                memory_size=options.memory_size,
+                timeout=options.timeout,
+                role=self.role,
+                log_group=self.log_group,
+                tracing=lambda_.Tracing.ACTIVE if options.tracing else lambda_.Tracing.DISABLED,
+                reserved_concurrent_executions=options.reserved_concurrent_executions,
+                environment=dict(environment),
+                vpc=options.vpc,
+                vpc_subnets=options.vpc_subnets,
+                security_groups=list(options.security_groups) or None,
+            )
         if options.vpc is not None:
             # CDK adds VPC permissions only to roles it creates itself.
             self.role.add_to_policy(iam.PolicyStatement(actions=list(VPC_ACTIONS), resources=["*"]))

@@ -19,8 +19,11 @@ from typing import Any, TypeVar
 import aws_cdk as cdk
 from constructs import IConstruct
 
-#: Prefix of every warning id this library adds (``Annotations.add_warning_v2``).
+#: Prefix of every warning id this library adds.
 WARNING_PREFIX = "ocsp-iot"
+#: The namespace CDK gives warnings in its validation report: the id that acknowledges the
+#: warning ``ocsp-iot:failOpen`` is ``Annotation::ocsp-iot:failOpen`` (see :func:`warn`).
+ACKNOWLEDGEMENT_NAMESPACE = "Annotation"
 
 #: The longest DNS name (RFC 1035), and a name of two or more labels of lower-case letters, digits
 #: and '-' (the one rule for every DNS name a prop takes: domains, OCSP and CRL CNAMEs).
@@ -120,9 +123,23 @@ def acknowledge(scope: IConstruct, rule_id: str, reason: str) -> None:
     cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=rule_id, reason=reason))
 
 
+def acknowledgement_id(warning_id: str) -> str:
+    """``"Annotation::ocsp-iot:failOpen"`` for ``"failOpen"``: the one spelling CDK prints (the
+    message's ``[ack: ...]`` and the report's "Acknowledge with '...'") and that acknowledges the
+    warning with ``cdk.Validations.of(scope).acknowledge(...)`` on every supported CDK version."""
+    return f"{ACKNOWLEDGEMENT_NAMESPACE}::{WARNING_PREFIX}:{warning_id}"
+
+
 def warn(scope: IConstruct, warning_id: str, message: str) -> None:
-    """Add an acknowledgeable warning ``ocsp-iot:<warning_id>`` to ``scope``."""
-    cdk.Annotations.of(scope).add_warning_v2(f"{WARNING_PREFIX}:{warning_id}", message)
+    """Add an acknowledgeable warning ``ocsp-iot:<warning_id>`` to ``scope``.
+
+    Through ``Validations.add_warning``, not ``Annotations.add_warning_v2``: the latter's
+    message says ``[ack: ocsp-iot:<id>]`` while the validation report says ``Annotation::...``,
+    and on aws-cdk-lib 2.269 ``Validations.acknowledge`` silences only the report entry of such a
+    warning. With ``Validations.add_warning`` both say :func:`acknowledgement_id`, and that id
+    acknowledges both.
+    """
+    cdk.Validations.of(scope).add_warning(f"{WARNING_PREFIX}:{warning_id}", message)
 
 
 class _Described(str):

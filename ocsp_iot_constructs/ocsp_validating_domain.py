@@ -24,6 +24,7 @@ domain configuration with its DNS record (``_domain_config``).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 
 import aws_cdk as cdk
@@ -132,6 +133,8 @@ class OcspValidatingDomain(PreAuthMetrics, Construct):
         vpc_subnets: ec2.SubnetSelection | None = None,
         security_groups: Sequence[ec2.ISecurityGroup] = (),
         log_encryption_key: kms.IKey | None = None,
+        wheelhouse: str | os.PathLike[str] | None = None,
+        lambda_bundle: str | os.PathLike[str] | None = None,
         hosted_zone: route53.IHostedZone | None = None,
         record_ttl: cdk.Duration | None = None,
         alarms: bool = True,
@@ -207,6 +210,13 @@ class OcspValidatingDomain(PreAuthMetrics, Construct):
         :param log_encryption_key: a customer managed KMS key for the function's log group; a
             key of this stack gets a policy statement for CloudWatch Logs, an imported key must
             already allow it (a warning says so). Default: CloudWatch Logs' own encryption.
+        :param wheelhouse: bundle the Lambda code offline, with the wheels of this folder only
+            (``python -m ocsp_iot_constructs wheelhouse <folder>`` fills one). Default: the
+            ``OCSP_IOT_WHEELHOUSE`` variable, else the package index of pip's configuration.
+        :param lambda_bundle: a prebuilt Lambda bundle, folder or zip (``python -m
+            ocsp_iot_constructs bundle <folder>``), used as the code as is; ``{architecture}``
+            in the path is replaced by ``arm64`` or ``x86_64``. Default: the
+            ``OCSP_IOT_LAMBDA_BUNDLE`` variable, else the code is bundled at synth.
         :param alarm_actions: actions of every alarm when it goes to ALARM (e.g.
             ``cloudwatch_actions.SnsAction(topic)``). Default: none.
         :param ok_actions: actions of every alarm when it returns to OK. Default: none.
@@ -273,6 +283,8 @@ class OcspValidatingDomain(PreAuthMetrics, Construct):
                 vpc_subnets=vpc_subnets,
                 security_groups=security_groups,
                 log_encryption_key=log_encryption_key,
+                wheelhouse=wheelhouse,
+                lambda_bundle=lambda_bundle,
             ),
             alarm_actions=alarm_actions,
             alarm_action=alarm_action,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import os
-import re
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -16,8 +17,11 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
-from tests.support import ROOT
+import app as reference_app
+from tests.support import ROOT, cdk_json_context, new_app
 
 pytestmark = pytest.mark.slow
 
@@ -45,6 +49,9 @@ def test_wheel_carries_the_lambda_code(wheel: Path) -> None:
     # nothing of the checkout's test or tooling trees leaks into the wheel
     assert not [n for n in names if n.startswith(("tests/", "bench/", "node_modules/"))]
     assert not [n for n in names if "__pycache__" in n]
+    # the license travels with the wheel (hatchling copies LICENSE into the .dist-info)
+    (license_file,) = [n for n in names if n.endswith(".dist-info/licenses/LICENSE")]
+    assert zipfile.ZipFile(wheel).read(license_file) == (ROOT / "LICENSE").read_bytes()
 
 
 def _install_wheel(wheel: Path, tmp_path: Path) -> tuple[Path, str]:
@@ -108,6 +115,7 @@ def test_constructs_synthesize_from_an_installed_wheel(wheel: Path, tmp_path: Pa
     asset_paths = lines["asset_paths"].split(";")
     assert len(asset_paths) == 2, lines
     assert {Path(p) for p in asset_paths} == {Path(lines["lambda_src"])}, lines
+    _assert_the_documented_acknowledgement_works(lines)
 
 
 def test_the_command_from_an_installed_wheel_runs_the_packaged_lambda_code(
@@ -141,48 +149,256 @@ def test_the_command_from_an_installed_wheel_runs_the_packaged_lambda_code(
     assert cdk == "False"
 
 
-def test_lambda_requirements_match_dev_pins() -> None:
-    """The Lambda is tested with the same packages it is bundled with (cryptography and its
-    dependencies, certifi), and needs nothing else (HTTP is the standard library's)."""
-    pins = {}
-    for raw in (ROOT / "lambda_src" / "requirements.txt").read_text().splitlines():
+def _assert_the_documented_acknowledgement_works(lines: dict[str, str]) -> None:
+    """synth_from_wheel.py's fail-open domain warns, and the id the docs give silences it."""
+    (warning,) = json.loads(lines["warnings_unacknowledged"])
+    assert warning.endswith("[ack: Annotation::ocsp-iot:failOpen]"), warning
+    assert json.loads(lines["warnings_acknowledged"]) == []
+
+
+# --------------------------------------------------------------------------------------------
+# Version ranges for users, exact pins for the repository
+# --------------------------------------------------------------------------------------------
+
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+#: Installed next to any project; never pinned in constraints.txt.
+UNPINNED = {"ocsp-iot-constructs", "pip", "setuptools", "wheel"}
+
+
+def _pins(path: Path) -> dict[str, str]:
+    """``{normalized name: version}`` of a file of ``name==version`` lines."""
+    pins: dict[str, str] = {}
+    for raw in path.read_text().splitlines():
         line = raw.split("#", 1)[0].strip()
         if line:
-            name, version = line.split("==")
-            pins[name.lower()] = version
-    dev = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"][
-        "dev"
-    ]
-    dev_pins = {}
-    for requirement in dev:
-        pinned = re.fullmatch(r"([A-Za-z0-9_.-]+)==(\S+)", requirement)
-        assert pinned is not None, requirement
-        dev_pins[pinned.group(1)] = pinned.group(2)
+            requirement = Requirement(line)
+            (specifier,) = requirement.specifier
+            assert specifier.operator == "==", line
+            pins[canonicalize_name(requirement.name)] = specifier.version
+    return pins
+
+
+CONSTRAINTS = _pins(ROOT / "constraints.txt")
+
+
+def test_lambda_requirements_match_the_repository_pins() -> None:
+    """The Lambda is tested with the same packages it is bundled with (cryptography and its
+    dependencies, certifi), and needs nothing else (HTTP is the standard library's)."""
+    pins = _pins(ROOT / "lambda_src" / "requirements.txt")
     assert set(pins) == {"cryptography", "cffi", "pycparser", "certifi"}, pins
     for name, version in pins.items():
-        assert dev_pins.get(name) == version, f"{name}: lambda {version}, dev {dev_pins.get(name)}"
+        assert CONSTRAINTS.get(name) == version, (
+            f"{name}: lambda {version}, constraints.txt {CONSTRAINTS.get(name)}"
+        )
         # and the test environment really runs that version
         assert importlib.metadata.version(name) == version, name
 
 
-def test_the_library_needs_cryptography_as_a_range_that_admits_the_tested_pin(
-    wheel: Path,
-) -> None:
-    """Constructs check literal trusted CA certificates at synth: ``cryptography`` is a runtime
-    dependency of the library, declared as a range (it lives next to the user's packages) that
-    admits the version the tests run."""
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    (declared,) = [d for d in project["dependencies"] if d.startswith("cryptography")]
-    specifier = SpecifierSet(declared.removeprefix("cryptography"))
-    assert "==" not in declared, declared
-    assert importlib.metadata.version("cryptography") in specifier, declared
-    metadata = zipfile.ZipFile(wheel).read(
-        next(n for n in zipfile.ZipFile(wheel).namelist() if n.endswith(".dist-info/METADATA"))
+def test_every_dev_dependency_and_installed_package_is_pinned() -> None:
+    dev = [Requirement(r) for r in PYPROJECT["project"]["optional-dependencies"]["dev"]]
+    for requirement in dev:
+        assert not requirement.specifier, (
+            f"{requirement}: the dev extra names packages; their versions live in constraints.txt"
+        )
+        assert canonicalize_name(requirement.name) in CONSTRAINTS, requirement.name
+    lambda_names = set(_pins(ROOT / "lambda_src" / "requirements.txt"))
+    assert lambda_names <= {canonicalize_name(r.name) for r in dev}
+    # the lock is complete: every package of the test environment is pinned, at that version
+    installed: dict[str, str] = {
+        canonicalize_name(d.metadata["Name"]): d.version for d in importlib.metadata.distributions()
+    }
+    unpinned = sorted(
+        f"{n}=={v}" for n, v in installed.items() if n not in set(CONSTRAINTS) | UNPINNED
     )
-    requires = [
-        Requirement(line.removeprefix("Requires-Dist: "))
-        for line in metadata.decode().splitlines()
-        if line.startswith("Requires-Dist: ")
+    assert unpinned == [], f"add to constraints.txt: {unpinned}"
+    wrong = {n: (installed.get(n), v) for n, v in CONSTRAINTS.items() if installed.get(n) != v}
+    assert wrong == {}, "installed vs constraints.txt (run `make setup`)"
+    (hatchling,) = PYPROJECT["build-system"]["requires"]
+    assert hatchling == f"hatchling=={CONSTRAINTS['hatchling']}"
+
+
+def _ranges() -> dict[str, SpecifierSet]:
+    declared = [
+        *PYPROJECT["project"]["dependencies"],
+        *PYPROJECT["project"]["optional-dependencies"]["nag"],
+        *PYPROJECT["project"]["optional-dependencies"]["cli"],
     ]
-    (shipped,) = [r for r in requires if r.name == "cryptography" and r.marker is None]
-    assert shipped.specifier == specifier, shipped
+    return {canonicalize_name(r.name): r.specifier for r in map(Requirement, declared)}
+
+
+def _floor(specifiers: SpecifierSet) -> str:
+    (lowest,) = [s.version for s in specifiers if s.operator == ">="]
+    return lowest
+
+
+def test_the_library_declares_ranges_that_hold_the_repository_pins() -> None:
+    ranges = _ranges()
+    assert set(ranges) == {
+        "aws-cdk-lib",
+        "constructs",
+        "jsii",
+        "cdk-nag",
+        "cryptography",
+        "requests",
+        "pyopenssl",
+    }
+    for name, specifiers in ranges.items():
+        operators = sorted(s.operator for s in specifiers)
+        assert operators == ["<", ">="], f"{name}{specifiers}: a lower bound and a major cap"
+        (cap,) = [Version(s.version) for s in specifiers if s.operator == "<"]
+        # capped at a major version above the floor (cryptography and pyOpenSSL release a
+        # major version a few times a year: their caps admit the majors they were tested with)
+        assert cap.minor == cap.micro == 0, (name, cap)
+        assert cap > Version(_floor(specifiers)), (name, cap)
+        # the repository tests a supported version
+        assert CONSTRAINTS[name] in specifiers, (name, CONSTRAINTS[name], str(specifiers))
+    assert _floor(ranges["aws-cdk-lib"]) == "2.269.0"
+
+
+def test_the_wheel_requires_the_ranges(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as zipped:
+        (metadata,) = [n for n in zipped.namelist() if n.endswith(".dist-info/METADATA")]
+        lines = zipped.read(metadata).decode().splitlines()
+    required: dict[str, tuple[SpecifierSet, str | None]] = {
+        canonicalize_name(r.name): (r.specifier, str(r.marker) if r.marker else None)
+        for r in (
+            Requirement(line.split(":", 1)[1])
+            for line in lines
+            if line.startswith("Requires-Dist:")
+        )
+    }
+    ranges = _ranges()
+    for name in ("aws-cdk-lib", "constructs", "jsii"):
+        assert required[name] == (ranges[name], None), name
+    assert required["cdk-nag"] == (ranges["cdk-nag"], 'extra == "nag"')
+    # no exact pin reaches users (the dev extra names packages without versions)
+    assert [n for n, (specifier, _) in required.items() if "==" in str(specifier)] == []
+
+
+# --------------------------------------------------------------------------------------------
+# The lowest supported versions
+# --------------------------------------------------------------------------------------------
+
+
+def _pip(venv_python: Path, *arguments: str) -> None:
+    """The dev venv's pip installs into the throwaway venv (``pip --python``), from the index of
+    pip's configuration; its cache makes a second run fast."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(venv_python),
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--only-binary=:all:",
+            *arguments,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def _installed(venv_python: Path) -> dict[str, str]:
+    script = (
+        "import importlib.metadata as m, json; "
+        "print(json.dumps({d.metadata['Name'].lower(): d.version for d in m.distributions()}))"
+    )
+    result = subprocess.run(
+        [str(venv_python), "-I", "-c", script], capture_output=True, text=True, check=True
+    )
+    installed: dict[str, str] = json.loads(result.stdout)
+    return installed
+
+
+def _requires(venv_python: Path, name: str) -> list[Requirement]:
+    script = f"import importlib.metadata as m, json; print(json.dumps(m.requires({name!r})))"
+    result = subprocess.run(
+        [str(venv_python), "-I", "-c", script], capture_output=True, text=True, check=True
+    )
+    return [Requirement(r) for r in json.loads(result.stdout)]
+
+
+def _run_in(
+    venv_python: Path, script: Path, cwd: Path, **env: str
+) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    environment.update(env)
+    return subprocess.run(
+        [str(venv_python), "-I", str(script)],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+
+
+def test_lowest_supported_versions_synthesize_the_reference_app(
+    wheel: Path, tmp_path: Path
+) -> None:
+    """The wheel installed with the lowest versions pyproject.toml allows: the constructs
+    synthesize (bundling skipped), and the reference app synthesizes with cdk-nag's packs and
+    the Lambda bundled, so every acknowledgement id parses and the nag gate passes there."""
+    floors = {name: _floor(specifiers) for name, specifiers in _ranges().items()}
+    env_dir = tmp_path / "floor-venv"
+    venv.EnvBuilder(with_pip=True).create(env_dir)  # the bundler runs the app's pip
+    python = env_dir / "bin" / "python"
+    work = tmp_path / "work"
+    work.mkdir()
+    for name in ("synth_from_wheel.py",):
+        shutil.copy(ROOT / "tests" / "data" / name, work / name)
+    shutil.copy(ROOT / "app.py", work / "app.py")
+
+    # GIVEN the wheel with aws-cdk-lib, constructs and jsii at their floors
+    library = {n: floors[n] for n in ("aws-cdk-lib", "constructs", "jsii")}
+    _pip(python, str(wheel), *(f"{n}=={v}" for n, v in library.items()))
+    installed = _installed(python)
+    assert {n: installed[n] for n in library} == library
+
+    # WHEN the constructs synthesize THEN they do, and the documented acknowledgement works
+    result = _run_in(python, work / "synth_from_wheel.py", work)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+    assert lines["package"].startswith(str(env_dir)), lines
+    _assert_the_documented_acknowledgement_works(lines)
+
+    # GIVEN cdk-nag at its floor, with the lowest constructs cdk-nag itself accepts
+    _pip(python, f"cdk-nag=={floors['cdk-nag']}", "constructs==10.5.1")
+    installed = _installed(python)
+    nag_needs = _requires(python, "cdk-nag")
+    for requirement in nag_needs:
+        name = canonicalize_name(requirement.name)
+        if name in ("aws-cdk-lib", "constructs", "jsii"):
+            assert installed[name] in requirement.specifier, (name, installed[name])
+    (nag_constructs,) = [r for r in nag_needs if r.name == "constructs"]
+    assert _floor(nag_constructs.specifier) == installed["constructs"] == "10.5.1"
+    assert installed["aws-cdk-lib"] == floors["aws-cdk-lib"]
+    assert installed["jsii"] == floors["jsii"]
+
+    # WHEN the reference app synthesizes (nag packs registered, Lambda bundled)
+    outdir = work / "cdk.out.reference"
+    result = _run_in(
+        python,
+        work / "app.py",
+        work,
+        CDK_OUTDIR=str(outdir),
+        CDK_CONTEXT_JSON=json.dumps(cdk_json_context()),
+    )
+
+    # THEN it passes the nag gate and produces the same resources as with the repository's pins
+    assert result.returncode == 0, result.stderr[-3000:]
+    template = json.loads((outdir / "OcspIotReference.template.json").read_text())
+    resources = {k: r["Type"] for k, r in template["Resources"].items()}
+    pinned_app = new_app()
+    reference_app.build_app(pinned_app)
+    pinned = pinned_app.synth().get_stack_by_name("OcspIotReference").template
+    assert resources == {k: r["Type"] for k, r in pinned["Resources"].items()}
+    bundles = [p for p in outdir.glob("asset.*") if (p / "preauth_handler.py").is_file()]
+    assert len(bundles) == 1, sorted(p.name for p in outdir.iterdir())

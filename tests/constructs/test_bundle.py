@@ -11,6 +11,7 @@ same bundle does the same with IoT Core's stapling event.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import platform
 import re
@@ -23,22 +24,25 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
-from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_lambda as lambda_
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
 from ocsp_iot_constructs._assets import lambda_requirements_file, lambda_source_dir
 from ocsp_iot_constructs._bundling import (
+    BUNDLER_VERSION,
+    MANIFEST_FILE,
     NO_DOCKER_IMAGE,
     BundlePlatform,
     BundleSpec,
+    BundlingError,
     build_bundle,
+    bundling_failures,
     lambda_code,
     python_version_of,
+    source_digest,
 )
 from ocsp_iot_constructs._ocsp_function import RUNTIME
-from ocsp_iot_constructs.ocsp_validating_domain import OcspValidatingDomain, TrustedCa
 from tests.lambdas.support.forge import answer_with, build_answer, parse_request
 from tests.lambdas.support.harness import make_event
 from tests.lambdas.support.loopback import LoopbackServer, Reply, fixed
@@ -78,7 +82,8 @@ def tree_size(root: Path) -> int:
 
 
 # --------------------------------------------------------------------------------------------
-# The real 3.14 bundles, produced by CDK's local bundling through the construct
+# The real 3.14 bundles, produced by CDK's local bundling through the construct (the
+# session fixture ``synthesized_bundles`` of conftest.py)
 # --------------------------------------------------------------------------------------------
 
 
@@ -86,44 +91,6 @@ def tree_size(root: Path) -> int:
 def pki() -> Any:
     """The Lambda tests' PKI (``tests/lambdas/support/pki.py``)."""
     return build_pki()
-
-
-@pytest.fixture(scope="module")
-def ca_pem(pki: Any) -> str:
-    pem: str = pki.issuing_ca.pem.decode()
-    return pem
-
-
-@pytest.fixture(scope="module")
-def synthesized_bundles(ca_pem: str) -> dict[str, Path]:
-    """``{"arm64": <asset dir>, "x86_64": <asset dir>}`` from one synth with bundling on."""
-    app = new_app(bundle=True)
-    stack = cdk.Stack(
-        app, "Bundles", env=cdk.Environment(account="123456789012", region="eu-west-1")
-    )
-    cert = acm.Certificate.from_certificate_arn(
-        stack, "Cert", "arn:aws:acm:eu-west-1:123456789012:certificate/abc"
-    )
-    domains = {
-        arch.name: OcspValidatingDomain(
-            stack,
-            f"Domain-{arch.name}",
-            domain_name=f"{arch.name.replace('_', '-')}.example.com",
-            server_certificate=cert,
-            trusted_cas=[TrustedCa.from_pem(ca_pem, ocsp_responder_url="http://ocsp.example.com")],
-            architecture=arch,
-            alarms=False,
-        )
-        for arch in (lambda_.Architecture.ARM_64, lambda_.Architecture.X86_64)
-    }
-    assembly = app.synth()
-    template = assembly.get_stack_by_name("Bundles").template
-    bundles: dict[str, Path] = {}
-    for name, domain in domains.items():
-        logical_id = stack.get_logical_id(domain.function.node.default_child)  # type: ignore[arg-type]
-        key = template["Resources"][logical_id]["Properties"]["Code"]["S3Key"]
-        bundles[name] = Path(assembly.directory) / f"asset.{key.removesuffix('.zip')}"
-    return bundles
 
 
 @pytest.mark.parametrize(("arch", "machine"), [("arm64", EM_AARCH64), ("x86_64", EM_X86_64)])
@@ -198,6 +165,14 @@ def test_bundle_holds_the_code_and_nothing_else(
     assert not list(bundle.glob("*.dist-info/RECORD"))
     # license files survive the pruning
     assert list(bundle.glob("cryptography-*.dist-info/licenses/*"))
+    # the manifest records what the bundle was built for and from (checked when it is reused)
+    assert json.loads((bundle / MANIFEST_FILE).read_text()) == {
+        "architecture": arch,
+        "bundler_version": BUNDLER_VERSION,
+        "python_version": "3.14",
+        "requirements_sha256": hashlib.sha256(lambda_requirements_file().read_bytes()).hexdigest(),
+        "source_sha256": source_digest(source),
+    }
 
 
 def test_architectures_get_distinct_bundles(synthesized_bundles: dict[str, Path]) -> None:
@@ -214,7 +189,7 @@ def test_bundling_never_falls_back_to_docker(
     stack = cdk.Stack(app, "Broken")
     # A PATH without docker: had CDK fallen back to Docker, the error would be about docker.
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
-    with pytest.raises(RuntimeError) as failure:
+    with pytest.raises(BundlingError) as failure, bundling_failures():
         lambda_.Function(
             stack,
             "F",
@@ -227,9 +202,12 @@ def test_bundling_never_falls_back_to_docker(
             ),
         )
     message = str(failure.value)
-    assert "pip failed" in message
-    assert "manylinux2014_aarch64 / Python 3.14" in message
-    assert "this-distribution-does-not-exist-ocsp-iot" in message
+    assert message.startswith(
+        "ocsp-iot-constructs: could not bundle the Lambda code for arm64 / Python 3.14: the "
+        "package index has no wheel of this-distribution-does-not-exist-ocsp-iot==0.0.0 for "
+        "manylinux2014_aarch64 / CPython 3.14.\nFix (one of):"
+    ), message
+    assert failure.value.code == message  # uncaught, it ends synth with this message alone
     assert "docker" not in message.lower().replace(NO_DOCKER_IMAGE, "")
 
 

@@ -99,7 +99,7 @@ def test_a_cname_without_a_proxy_warns_that_one_is_needed() -> None:
         Match.string_like_regexp(
             r"ocsp_custom_cname is set: issued certificates send OCSP clients .* to "
             r"http://ocsp.example.com, .*ocsp_cname_distribution=OcspCnameDistribution.*"
-            r"\[ack: ocsp-iot:ocspCnameWithoutProxy\]"
+            r"\[ack: Annotation::ocsp-iot:ocspCnameWithoutProxy\]"
         ),
     )
 

@@ -754,7 +754,8 @@ def test_short_lived_usage_mode_applies_to_the_issuing_ca_and_warns() -> None:
     Annotations.from_stack(built.stack).has_warning(
         "/S/Ca",
         Match.string_like_regexp(
-            r"SHORT_LIVED_CERTIFICATE.*at most 7 days.*\[ack: ocsp-iot:shortLivedUsageMode\]"
+            r"SHORT_LIVED_CERTIFICATE.*at most 7 days.*"
+            r"\[ack: Annotation::ocsp-iot:shortLivedUsageMode\]"
         ),
     )
 

@@ -1042,7 +1042,7 @@ def test_warns_on_risky_settings(overrides: dict[str, Any], warning_id: str, tex
     annotations = Annotations.from_stack(stack)
     annotations.has_warning("/Stack/Domain", Match.string_like_regexp(text))
     annotations.has_warning(
-        "/Stack/Domain", Match.string_like_regexp(rf"\[ack: ocsp-iot:{warning_id}\]")
+        "/Stack/Domain", Match.string_like_regexp(rf"\[ack: Annotation::ocsp-iot:{warning_id}\]")
     )
 
 

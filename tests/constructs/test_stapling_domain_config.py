@@ -530,7 +530,9 @@ def test_the_validating_domain_staples_on_its_own_domain_configuration() -> None
     assert domain.stapling.function.node.path == "Stack/Domain/Stapling/Function"  # type: ignore[union-attr]
     assert domain.function.node.path == "Stack/Domain/Function"
     assert domain.stapling.domain_configuration_name == domain.domain_configuration_name
-    template.resource_count_is("AWS::CloudWatch::Alarm", 6 + 6)  # the validating domain's six, the stapling part's six
+    template.resource_count_is(
+        "AWS::CloudWatch::Alarm", 6 + 6
+    )  # the validating domain's six, the stapling part's six
 
 
 def test_without_stapling_the_validating_domain_is_unchanged() -> None:

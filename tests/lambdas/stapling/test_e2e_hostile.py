@@ -1,7 +1,7 @@
 """The stapling handler against the hostile responder of the pre-auth tests (real HTTP, real
-crypto, ``tests/lambdas/support/hostile_cases.py``): only a verified good or revoked answer signed by
-the key IoT Core checks against is returned (byte for byte); every other answer, and every
-outage without an earlier verified answer, returns ``""``.
+crypto, ``tests/lambdas/support/hostile_cases.py``): only a verified good or revoked answer
+signed by the key IoT Core checks against is returned (byte for byte); every other answer, and
+every outage without an earlier verified answer, returns ``""``.
 
 The cases keep their pre-auth ``reason``; what differs for stapling is listed in
 ``STAPLING_EXPECTATIONS`` (a revoked answer is a staple, not a denial; an unsolicited nonce is
