@@ -22,11 +22,10 @@ import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import ocsp
-from cryptography.x509.oid import AuthorityInformationAccessOID
 
 from ocsp_iot import _lambda
 from ocsp_iot._progress import progress
-from ocsp_iot.device import Device, issued_by, load_device, read_certificates
+from ocsp_iot.device import Device, aia_ocsp_url, issued_by, load_device, read_certificates
 from ocsp_iot.errors import InputError
 
 #: The serverName the event carries (the handler does not judge it).
@@ -101,19 +100,6 @@ def _answer_lines(answer: Mapping[str, Any]) -> list[str]:
 
 def _time(value: dt.datetime | None) -> str | None:
     return None if value is None else value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _aia_ocsp_url(cert: x509.Certificate) -> str | None:
-    try:
-        aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
-    except (x509.ExtensionNotFound, ValueError):
-        return None
-    for description in aia:
-        if description.access_method == AuthorityInformationAccessOID.OCSP and isinstance(
-            description.access_location, x509.UniformResourceIdentifier
-        ):
-            return description.access_location.value
-    return None
 
 
 def _device_summary(device: Device) -> dict[str, Any]:
@@ -261,7 +247,7 @@ def run_check(
             raise InputError(f"--responder {responder!r}: {exc}") from exc
         source = "--responder"
     else:
-        aia = _aia_ocsp_url(device.certificate)
+        aia = aia_ocsp_url(device.certificate)
         if aia is None:
             raise InputError(
                 f"{device.cert_path}: the certificate names no OCSP responder (AIA); "
