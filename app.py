@@ -25,6 +25,7 @@ from constructs import Construct  # noqa: E402
 from ocsp_iot_constructs import (  # noqa: E402
     CaHierarchy,
     CaSubject,
+    DevicePolicy,
     OcspFailMode,
     OcspPrivateCa,
     OcspValidatingDomain,
@@ -113,11 +114,22 @@ class OcspIotReferenceStack(cdk.Stack):
             fail_mode=fail_mode,
             # choosing open with -c failMode=open is the deployer's explicit acknowledgement
             acknowledge_fail_open=fail_mode is OcspFailMode.OPEN,
+            # what `ocsp-iot enroll` attaches to every device certificate
+            device_policy=DevicePolicy(topic_prefix="devices"),
         )
         cdk.CfnOutput(self, "IssuingCaArn", value=self.ca.issuing_ca_arn)
         cdk.CfnOutput(self, "OcspResponderUrl", value=self.ca.ocsp_responder_url)
         cdk.CfnOutput(self, "DomainConfigurationName", value=self.domain.domain_configuration_name)
         cdk.CfnOutput(self, "PreAuthFunctionName", value=self.domain.function.function_name)
+        # read by `ocsp-iot enroll --outputs` (cdk deploy --outputs-file)
+        cdk.CfnOutput(self, "DomainName", value=self.domain.domain_name)
+        if self.domain.device_policy_name is not None:
+            cdk.CfnOutput(self, "DevicePolicyName", value=self.domain.device_policy_name)
+            cdk.CfnOutput(
+                self, "DeviceTopicPrefix", value=self.domain.device_topic_prefix or "devices"
+            )
+        if self.ca.iot_ca_certificate is not None:
+            cdk.CfnOutput(self, "IotCaCertificateId", value=self.ca.iot_ca_certificate.attr_id)
 
 
 def build_app(app: cdk.App) -> OcspIotReferenceStack:

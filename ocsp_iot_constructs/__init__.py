@@ -17,6 +17,7 @@ from .ocsp_private_ca import (
     UsageMode,
 )
 from .ocsp_validating_domain import (
+    DevicePolicy,
     DomainApplicationProtocol,
     DomainAuthenticationType,
     OcspFailMode,
@@ -31,6 +32,7 @@ __all__ = [
     "DEFAULT_SIGNING_ALGORITHM",
     "CaHierarchy",
     "CaSubject",
+    "DevicePolicy",
     "DomainApplicationProtocol",
     "DomainAuthenticationType",
     "KeyAlgorithm",

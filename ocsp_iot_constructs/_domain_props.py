@@ -26,6 +26,7 @@ from constructs import Construct
 
 from . import _ocsp_client as client
 from . import _preauth_function as contract
+from ._device_policy import DevicePolicy, resolve_device_policy
 from ._domain_config import check_certificates, check_domain_name, check_domain_settings
 from ._ocsp_client import EnvironmentSize, OcspClientOptions
 from ._ocsp_function import FunctionOptions, check_alarm_actions
@@ -70,6 +71,7 @@ class DomainProps:
     responder_errors_alarm_threshold: int
     alarm_actions: Sequence[cloudwatch.IAlarmAction]
     ok_actions: Sequence[cloudwatch.IAlarmAction]
+    device_policy: DevicePolicy | None = None
 
     @property
     def fail_mode(self) -> OcspFailMode:
@@ -104,6 +106,7 @@ def resolve(
     hosted_zone: route53.IHostedZone | None,
     record_ttl: cdk.Duration | None,
     responder_errors_alarm_threshold: int,
+    device_policy: DevicePolicy | bool | None = None,
 ) -> DomainProps:
     """Validate every prop; raise one ``PropsError`` naming all problems, else the props."""
     problems = Problems("OcspValidatingDomain", construct_id)
@@ -147,6 +150,7 @@ def resolve(
         "a whole number, at least 1",
         responder_errors_alarm_threshold,
     )
+    policy = resolve_device_policy(problems, device_policy)
     ocsp.check(problems, contract.SETTINGS, timeout=function.timeout)
     allowed = client.allowed_urls(problems, issuers, allowed_responder_urls, responder_url)
     environment = ocsp.environment(
@@ -188,6 +192,7 @@ def resolve(
         responder_errors_alarm_threshold=responder_errors_alarm_threshold,
         alarm_actions=tuple(alarm_actions),
         ok_actions=tuple(ok_actions),
+        device_policy=policy,
     )
 
 

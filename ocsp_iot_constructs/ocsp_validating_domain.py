@@ -40,6 +40,7 @@ from constructs import Construct
 
 from . import _domain_config, _domain_props
 from . import _preauth_function as contract
+from ._device_policy import DevicePolicy, create_device_policy
 from ._ocsp_client import OcspClientOptions
 from ._ocsp_function import AlarmSpec, OcspFunction, create_alarms
 from ._preauth_metrics import PreAuthMetrics
@@ -55,6 +56,7 @@ from ._types import (
 from ._validation import warn
 
 __all__ = [
+    "DevicePolicy",
     "DomainApplicationProtocol",
     "DomainAuthenticationType",
     "OcspFailMode",
@@ -80,7 +82,11 @@ class OcspValidatingDomain(PreAuthMetrics, Construct):
       ``arn:<partition>:iot:<region>:<account>:domainconfiguration/<name>/*``, created before
       the domain configuration;
     * optionally a Route 53 CNAME to the account's ``iot:Data-ATS`` endpoint (looked up at deploy
-      time) and CloudWatch alarms (on by default).
+      time) and CloudWatch alarms (on by default);
+    * optionally (``device_policy``) a least-privilege ``AWS::IoT::Policy`` for the devices:
+      connect only as the client id equal to their thing name, with their certificate attached
+      to that thing, and publish/subscribe/receive under ``<topic_prefix>/<thing name>``
+      (``docs/ocsp-validating-domain.md``, "Device policy").
     """
 
     def __init__(
@@ -131,6 +137,7 @@ class OcspValidatingDomain(PreAuthMetrics, Construct):
         ok_actions: Sequence[cloudwatch.IAlarmAction] = (),
         alarm_action: cloudwatch.IAlarmAction | None = None,
         responder_errors_alarm_threshold: int = 5,
+        device_policy: DevicePolicy | bool = False,
     ) -> None:
         """
         :param domain_name: the FQDN devices connect to (and send as SNI), e.g.
@@ -200,6 +207,9 @@ class OcspValidatingDomain(PreAuthMetrics, Construct):
             ``alarm_actions``). Default: none.
         :param responder_errors_alarm_threshold: responder errors per 5 minutes that raise the
             alarm. Default: 5.
+        :param device_policy: create the devices' IoT policy (``ocsp-iot enroll`` attaches it):
+            ``True`` for the defaults, or ``DevicePolicy(topic_prefix=..., policy_name=...)``.
+            Default: false (no policy; attach your own to each certificate).
         """
         super().__init__(scope, id)
         props = _domain_props.resolve(
@@ -252,6 +262,7 @@ class OcspValidatingDomain(PreAuthMetrics, Construct):
             hosted_zone=hosted_zone,
             record_ttl=record_ttl,
             responder_errors_alarm_threshold=responder_errors_alarm_threshold,
+            device_policy=device_policy,
         )
         for warning_id, message in _domain_props.warnings(props):
             warn(self, warning_id, message)
@@ -330,6 +341,17 @@ class OcspValidatingDomain(PreAuthMetrics, Construct):
                 comment="Devices reach the OCSP-validating IoT domain through this name",
             )
             self.endpoint_address, self.cname_record = record.endpoint_address, record.cname_record
+
+        self.device_policy: iot.CfnPolicy | None = None
+        """The devices' IoT policy (``device_policy``), else ``None``."""
+        self.device_policy_name: str | None = None
+        """Its name (``Ref``; a deploy-time value unless ``policy_name`` was given)."""
+        self.device_topic_prefix: str | None = None
+        """The topic prefix of the device policy."""
+        if props.device_policy is not None:
+            self.device_policy = create_device_policy(self, "DevicePolicy", props.device_policy)
+            self.device_policy_name = props.device_policy.policy_name or self.device_policy.ref
+            self.device_topic_prefix = props.device_policy.topic_prefix
 
         self.alarms: tuple[cloudwatch.Alarm, ...] = ()
         """The alarms (errors, throttles, duration near the timeout, responder errors)."""

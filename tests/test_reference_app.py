@@ -165,3 +165,22 @@ def test_fails_when_a_context_value_is_not_allowed(key: str, value: str, message
 def test_fails_with_the_constructs_message_on_a_bad_domain_name() -> None:
     with pytest.raises(ValueError, match=r"domain_name .*got 'not a domain'"):
         reference_app.build_app(new_app(domainName="not a domain"))
+
+
+def test_the_outputs_are_what_ocsp_iot_enroll_reads(assembly: cdk.cx_api.CloudAssembly) -> None:
+    # `cdk deploy --outputs-file` writes these keys; `ocsp-iot enroll/revoke --outputs` reads them
+    from ocsp_iot import stack as cli_stack
+
+    (template,) = _templates(assembly).values()
+    outputs = template["Outputs"]
+    (policy_id,) = [k for k, r in template["Resources"].items() if r["Type"] == "AWS::IoT::Policy"]
+    (ca_id,) = [
+        k for k, r in template["Resources"].items() if r["Type"] == "AWS::IoT::CACertificate"
+    ]
+    assert outputs[cli_stack.OUTPUT_POLICY_NAME] == {"Value": {"Ref": policy_id}}
+    assert outputs[cli_stack.OUTPUT_TOPIC_PREFIX] == {"Value": cli_stack.DEFAULT_TOPIC_PREFIX}
+    assert outputs[cli_stack.OUTPUT_DOMAIN_NAME] == {
+        "Value": reference_app.CONTEXT_DEFAULTS["domainName"]
+    }
+    assert outputs[cli_stack.OUTPUT_IOT_CA_ID] == {"Value": {"Fn::GetAtt": [ca_id, "Id"]}}
+    assert cli_stack.OUTPUT_CA_ARN in outputs

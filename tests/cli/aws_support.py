@@ -230,7 +230,7 @@ class ScriptedAws:
 
             do_POST = do_GET = do_PUT = do_PATCH = do_DELETE = _answer  # noqa: N815
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: object) -> None:
                 pass
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -255,6 +255,9 @@ def iam_user_without_permissions(server: MotoServer) -> Iterator[dict[str, str]]
     key = iam.create_access_key(UserName="operator")["AccessKey"]
     server.enforce_iam()
     try:
-        yield {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+        yield {
+            "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+        }
     finally:
         server.reset()
