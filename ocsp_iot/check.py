@@ -47,6 +47,7 @@ class CheckReport:
     responder_url: str
     responder_source: str
     answer: Mapping[str, Any]
+    trust_source: str = "--ca"
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -58,6 +59,7 @@ class CheckReport:
             "cacheHit": None if self.record is None else self.record.get("cacheHit"),
             "device": dict(self.device),
             "responder": {"url": self.responder_url, "source": self.responder_source},
+            "trust": self.trust_source,
             "answer": dict(self.answer),
         }
 
@@ -231,7 +233,7 @@ def fetch_answer(url: str, request_der: bytes, *, timeout: float) -> bytes:
 def run_check(
     *,
     device_path: Path,
-    ca_path: Path,
+    ca_path: Path | None,
     responder: str | None = None,
     env_items: Sequence[str] = (),
     server_name: str = DEFAULT_SERVER_NAME,
@@ -239,7 +241,11 @@ def run_check(
 ) -> CheckReport:
     """Run the check; ``InputError`` for anything wrong with the arguments."""
     device = load_device(device_path)
-    cas = read_certificates(ca_path, what="CA certificate")
+    if ca_path is not None:
+        cas = read_certificates(ca_path, what="CA certificate")
+        trust_source = f"--ca {ca_path}"
+    else:
+        cas, trust_source = _folder_trust(device_path, device)
     if responder is not None:
         try:
             url = _lambda.normalize_url(responder)
@@ -295,6 +301,18 @@ def run_check(
         responder_url=url,
         responder_source=source,
         answer=answer,
+        trust_source=trust_source,
+    )
+
+
+def _folder_trust(device_path: Path, device: Device) -> tuple[list[x509.Certificate], str]:
+    """Without ``--ca``, a device folder's own issuer (the first certificate of its chain.pem,
+    as the CA returned it at enrollment) stands for the CA the pre-auth Lambda trusts."""
+    if device_path.is_dir() and device.chain and issued_by(device.certificate, device.chain[0]):
+        return [device.chain[0]], f"{device_path / 'chain.pem'} (the CA that issued it)"
+    raise InputError(
+        "give --ca CA.pem (the CA the pre-auth Lambda trusts); without it, DEVICE must be a "
+        "device folder whose chain.pem starts with the device's issuer"
     )
 
 

@@ -164,7 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
         "chain) or a device folder (device.pem, chain.pem, device.key)",
     )
     check.add_argument(
-        "--ca", type=Path, required=True, help="trusted CA certificate(s), PEM (TRUSTED_CA_PEM)"
+        "--ca",
+        type=Path,
+        help="trusted CA certificate(s), PEM (TRUSTED_CA_PEM); default for a device folder: the "
+        "first certificate of its chain.pem, the CA that issued it",
     )
     check.add_argument(
         "--responder",
