@@ -136,6 +136,23 @@ def test_the_command_from_an_installed_wheel_runs_the_packaged_lambda_code(
     assert cdk == "False"
 
 
+def test_the_aws_sdk_is_only_the_commands_dependency(wheel: Path) -> None:
+    """boto3 comes with the `cli` extra (as a range), never with the constructs."""
+    names = zipfile.ZipFile(wheel).namelist()
+    (metadata,) = [n for n in names if n.endswith(".dist-info/METADATA")]
+    requires = [
+        line.removeprefix("Requires-Dist: ")
+        for line in zipfile.ZipFile(wheel).read(metadata).decode().splitlines()
+        if line.startswith("Requires-Dist: ")
+    ]
+    boto = [r for r in requires if r.startswith("boto3")]
+    assert boto == ["boto3<2,>=1.34; extra == 'cli'"], requires
+    assert not [
+        r for r in requires if r.startswith(("botocore", "moto")) and "extra == 'dev'" not in r
+    ]
+    assert {"ocsp_iot/enroll.py", "ocsp_iot/revoke.py", "ocsp_iot/_aws.py"} <= set(names)
+
+
 def test_lambda_requirements_match_dev_pins() -> None:
     """The Lambda is tested with the same cryptography/requests it is bundled with."""
     pins = {}
@@ -149,7 +166,8 @@ def test_lambda_requirements_match_dev_pins() -> None:
     ]
     dev_pins = {}
     for requirement in dev:
-        pinned = re.fullmatch(r"([A-Za-z0-9_.-]+)==(\S+)", requirement)
+        # exact pins only; a pin may name extras (moto[acmpca,...]==X)
+        pinned = re.fullmatch(r"([A-Za-z0-9_.-]+)(?:\[[A-Za-z0-9_,.-]+\])?==(\S+)", requirement)
         assert pinned is not None, requirement
         dev_pins[pinned.group(1)] = pinned.group(2)
     assert {"cryptography", "requests"} <= set(pins), pins

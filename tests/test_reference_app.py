@@ -11,6 +11,7 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 
 import app as reference_app
+from ocsp_iot import stack as cli_stack
 from tests.support import cfn_lint_errors, new_app
 
 
@@ -169,8 +170,6 @@ def test_fails_with_the_constructs_message_on_a_bad_domain_name() -> None:
 
 def test_the_outputs_are_what_ocsp_iot_enroll_reads(assembly: cdk.cx_api.CloudAssembly) -> None:
     # `cdk deploy --outputs-file` writes these keys; `ocsp-iot enroll/revoke --outputs` reads them
-    from ocsp_iot import stack as cli_stack
-
     (template,) = _templates(assembly).values()
     outputs = template["Outputs"]
     (policy_id,) = [k for k, r in template["Resources"].items() if r["Type"] == "AWS::IoT::Policy"]

@@ -105,7 +105,9 @@ class MotoServer:
 
     def __exit__(self, *exc: object) -> None:
         self._server.stop()
-        self._server._server.server_close()  # stop() leaves the socket open
+        wsgi = self._server._server
+        if wsgi is not None:
+            wsgi.server_close()  # stop() leaves the socket open
 
     def _post(self, path: str, body: bytes = b"") -> None:
         request = urllib.request.Request(
@@ -210,8 +212,18 @@ class ScriptedAws:
     format of JSON services (AWS Private CA, DynamoDB: ``__type``) and of REST-JSON ones (IoT:
     ``x-amzn-ErrorType``): for what moto never answers (throttling, already revoked)."""
 
-    def __init__(self, *, status: int, code: str, message: str) -> None:
+    def __init__(
+        self,
+        *,
+        status: int,
+        code: str,
+        message: str,
+        answers: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        """``answers`` maps an ``X-Amz-Target`` (e.g. ``ACMPrivateCA.GetCertificate...``) to
+        a successful JSON answer; every other call gets the error."""
         self.status, self.code, self.message = status, code, message
+        self.answers = dict(answers or {})
         self.requests: list[str] = []
         outer = self
 
@@ -219,7 +231,16 @@ class ScriptedAws:
             def _answer(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 self.rfile.read(length)
-                outer.requests.append(str(self.headers.get("X-Amz-Target") or self.path))
+                target = str(self.headers.get("X-Amz-Target") or self.path)
+                outer.requests.append(target)
+                if target in outer.answers:
+                    body = json.dumps(outer.answers[target]).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/x-amz-json-1.1")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
                 body = json.dumps({"__type": outer.code, "message": outer.message}).encode()
                 self.send_response(outer.status)
                 self.send_header("Content-Type", "application/x-amz-json-1.1")

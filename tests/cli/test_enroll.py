@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import certifi
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -28,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from ocsp_iot.cli import ExitCode, main
+from ocsp_iot.device import key_matches
 from ocsp_iot.enroll import colon_serial, iot_certificate_id
 from tests.cli.aws_support import (
     ACCOUNT,
@@ -104,7 +106,7 @@ def test_a_device_is_issued_registered_active_and_attached(
     assert cert_pem.endswith("-----END CERTIFICATE-----\n")
     (cert,) = x509.load_pem_x509_certificates(cert_pem.encode())
     assert cert.subject.rfc4514_string() == "CN=sensor-0001"
-    assert cert.public_key().public_numbers() == key.public_key().public_numbers()
+    assert key_matches(cert, key)
     (issuer,) = x509.load_pem_x509_certificates((folder / "chain.pem").read_bytes())
     assert issuer == ca_certificate(stack["ca"])
     cert.verify_directly_issued_by(issuer)
@@ -144,8 +146,6 @@ def test_a_device_is_issued_registered_active_and_attached(
         "Lambda denies it with NO_RESPONDER_URL unless the domain sets responder_url\n"
     ) in out
     assert f"registered certificate {certificate_id} with AWS IoT without a CA (SNI_ONLY)" in out
-    import certifi
-
     assert out.endswith(
         "  connect:\n"
         f"    mosquitto_pub -h {DOMAIN} -p 8883 --cafile {certifi.where()} "
@@ -233,7 +233,7 @@ def test_the_devices_own_csr_keeps_its_key(
     folder = stack["out"] / "sensor-0005"
     assert not (folder / "device.key").exists()
     cert = x509.load_pem_x509_certificate((folder / "device.pem").read_bytes())
-    assert cert.public_key().public_numbers() == key.public_key().public_numbers()
+    assert key_matches(cert, key)
     assert "--key DEVICE.key" in data["devices"][0]["connect"]
 
 

@@ -96,6 +96,7 @@ def _enroll(local: LocalStack, capsys: pytest.CaptureFixture[str], name: str) ->
     data: dict[str, Any] = json.loads(capsys.readouterr().out)
     assert code == ExitCode.OK, data
     (device,) = data["devices"]
+    assert isinstance(device, dict)
     return device
 
 
