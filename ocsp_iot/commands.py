@@ -9,6 +9,7 @@ import argparse
 from typing import Any
 
 from ocsp_iot._aws import CaArn, Clients
+from ocsp_iot.device import read_certificates
 from ocsp_iot.enroll import (
     EnrollOptions,
     IotRegistry,
@@ -47,6 +48,8 @@ def enroll(args: argparse.Namespace) -> tuple[dict[str, Any], str, int]:
         iot_ca_certificate_id=args.iot_ca_id,
     )
     csr = read_csr(args.csr) if args.csr is not None else None
+    if args.server_ca is not None:
+        read_certificates(args.server_ca, what="--server-ca")  # the command must work as printed
     issuer: Issuer
     registry: IotRegistry | None = None
     if args.local_ca is not None:

@@ -522,3 +522,21 @@ def test_a_missing_boto3_is_one_clear_error(stack: dict[str, Any]) -> None:
         "ocsp-iot: error: ocsp-iot enroll needs boto3, which is not installed: "
         "pip install 'ocsp-iot-constructs[cli]'\n"
     )
+
+
+def test_check_takes_the_folder_and_reports_the_lambdas_denial(
+    stack: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # moto's certificates have no AIA: the pre-auth Lambda, with the environment the construct
+    # deploys for a Private CA (its region's responder allowed), denies before any request
+    assert enroll(capsys, "checked", *_std(stack))[0] == 0
+    code = main(["check", str(stack["out"] / "checked"), "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert (code, data["verdict"], data["reason"]) == (ExitCode.REFUSED, "DENY", "NO_RESPONDER_URL")
+    assert data["responder"] == {
+        "url": None,
+        "source": "the certificate has no AIA OCSP URL; allowed as deployed for AWS Private "
+        f"CA: http://ocsp.acm-pca.{REGION}.amazonaws.com",
+    }
+    assert data["answer"] == {"asked": False, "why": "the certificate names no OCSP responder"}
+    assert data["trust"].endswith("chain.pem (the CA that issued it)")

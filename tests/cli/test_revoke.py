@@ -325,3 +325,24 @@ def test_the_deny_entry_expires_when_the_certificate_does(
     (item,) = _items(enrolled["table"])
     expires = dt.datetime.fromtimestamp(int(item["expires"]["N"]), dt.UTC)
     assert expires == enrolled["cert"].not_valid_after_utc
+
+
+def test_a_revoked_device_is_not_enrolled_again(
+    enrolled: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = [str(enrolled["folder"]), "--outputs", str(enrolled["outputs"]), "--iot"]
+    assert revoke(capsys, *args)[0] == 0
+    code = main(
+        [
+            "enroll",
+            "sensor-0001",
+            "--outputs",
+            str(enrolled["outputs"]),
+            "--out",
+            str(enrolled["folder"].parent),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == ExitCode.REFUSED
+    assert "of sensor-0001 is REVOKED in the AWS IoT registry" in err
+    assert _iot_status(enrolled["cert"]) == "REVOKED"
