@@ -194,6 +194,8 @@ class Issuer(Protocol):
     """Where device certificates come from."""
 
     kind: str
+    #: How the text output names it.
+    label: str
 
     def preflight(self, validity_days: int | None) -> int:
         """Check the CA can issue (without changing anything); the validity to ask for."""
@@ -220,6 +222,7 @@ class PrivateCaIssuer:
     """AWS Private CA through boto3."""
 
     kind = ISSUER_AWS
+    label = "AWS Private CA"
 
     def __init__(self, clients: Clients, ca: CaArn) -> None:
         self.clients = clients
@@ -322,6 +325,7 @@ class LocalCaIssuer:
         from ocsp_iot.local.pki import LocalCa  # noqa: PLC0415 - only for --local-ca
 
         self.ca = LocalCa.load(folder)
+        self.label = f"the local CA in {folder}"
 
     def preflight(self, validity_days: int | None) -> int:
         now = dt.datetime.now(dt.UTC)
@@ -725,7 +729,7 @@ def _issue_into_folder(name: str, result: DeviceResult, options: EnrollOptions) 
                 f"written to {key_path} (mode 0600)"
             )
         result.actions.append(
-            f"would have {issuer.kind} issue a clientAuth certificate valid "
+            f"would have {issuer.label} issue a clientAuth certificate valid "
             f"{options.validity_days} days"
         )
         result.actions.append(
@@ -761,11 +765,10 @@ def _issue_into_folder(name: str, result: DeviceResult, options: EnrollOptions) 
     write_device_folder(
         folder, certificate=issued.certificate, chain=issued.chain, key=None, info=result.info
     )
+    count = len(issued.chain)
     result.actions.append(
-        f"issued by {issuer.kind}"
-        + (f" ({issued.certificate_arn})" if issued.certificate_arn else "")
-        + f"; wrote {DEVICE_CERT_FILE}, {CHAIN_FILE} ({len(issued.chain)} certificate(s)) "
-        f"and {INFO_FILE}"
+        f"issued by {issuer.label}; wrote {DEVICE_CERT_FILE}, {CHAIN_FILE} ({count} "
+        f"certificate{'' if count == 1 else 's'}) and {INFO_FILE}"
         + ("" if key is not None else f" (no {KEY_FILE}: the key stays with the device)")
     )
 

@@ -276,7 +276,7 @@ def test_dry_run_reads_and_changes_nothing(
     assert out.startswith(f"would enroll: sensor-0008 ({stack['out'] / 'sensor-0008'})\n")
     for line in (
         "would make a key (EC_prime256v1) and a CSR for CN=sensor-0008",
-        "would have aws-private-ca issue a clientAuth certificate valid 7 days",
+        "would have AWS Private CA issue a clientAuth certificate valid 7 days",
         "would register the certificate with AWS IoT without a CA (SNI_ONLY), ACTIVE",
         "would create thing sensor-0008",
         f"would attach policy {stack['policy']} to the certificate",
