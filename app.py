@@ -26,6 +26,7 @@ from constructs import Construct  # noqa: E402
 from ocsp_iot_constructs import (  # noqa: E402
     CaHierarchy,
     CaSubject,
+    DevicePolicy,
     OcspFailMode,
     OcspPrivateCa,
     OcspStapling,
@@ -153,6 +154,8 @@ class OcspIotReferenceStack(cdk.Stack):
                 responder_function=stapling is StaplingMode.LAMBDA,
                 trusted_cas=[self.ca] if stapling is StaplingMode.LAMBDA else (),
             ),
+            # what `ocsp-iot enroll` attaches to every device certificate
+            device_policy=DevicePolicy(topic_prefix="devices"),
         )
         cdk.CfnOutput(self, "IssuingCaArn", value=self.ca.issuing_ca_arn)
         cdk.CfnOutput(self, "OcspResponderUrl", value=self.ca.ocsp_responder_url)
@@ -161,6 +164,15 @@ class OcspIotReferenceStack(cdk.Stack):
         stapling_function = self.domain.stapling.function if self.domain.stapling else None
         if stapling_function is not None:
             cdk.CfnOutput(self, "StaplingFunctionName", value=stapling_function.function_name)
+        # read by `ocsp-iot enroll --outputs` (cdk deploy --outputs-file)
+        cdk.CfnOutput(self, "DomainName", value=self.domain.domain_name)
+        if self.domain.device_policy_name is not None:
+            cdk.CfnOutput(self, "DevicePolicyName", value=self.domain.device_policy_name)
+            cdk.CfnOutput(
+                self, "DeviceTopicPrefix", value=self.domain.device_topic_prefix or "devices"
+            )
+        if self.ca.iot_ca_certificate is not None:
+            cdk.CfnOutput(self, "IotCaCertificateId", value=self.ca.iot_ca_certificate.attr_id)
 
 
 def build_app(app: cdk.App) -> OcspIotReferenceStack:

@@ -75,14 +75,26 @@ def _ensure_importable() -> Path:
 LAMBDA_SOURCE_DIR = _ensure_importable()
 
 # The Lambda's own core, re-exported for the rest of ``ocsp_iot`` (imported after the path fix).
-from ocsp_core.certid import HASHES, CertId, HashName  # noqa: E402
+from ocsp_core.certid import HASHES, CertId, HashName, issuer_key_hash  # noqa: E402
 from ocsp_core.ocsp import Answer, build_request, responder_key_hash, verify_response  # noqa: E402
 from ocsp_core.reasons import Rejection  # noqa: E402
 from ocsp_core.settings import ConfigError, normalize_url  # noqa: E402
+from preauth.device import device_usage_problem  # noqa: E402
+from shared_cache.keys import (  # noqa: E402
+    DENY_PREFIX,
+    PARTITION_KEY,
+    TTL_ATTRIBUTE,
+    deny_key,
+    parse_serial,
+    serial_hex,
+)
 
 __all__ = [
+    "DENY_PREFIX",
     "HASHES",
     "LAMBDA_SOURCE_DIR",
+    "PARTITION_KEY",
+    "TTL_ATTRIBUTE",
     "Answer",
     "CertId",
     "ConfigError",
@@ -94,9 +106,14 @@ __all__ = [
     "build_request",
     "call_preauth",
     "check_preauth_environment",
+    "deny_key",
+    "device_usage_problem",
+    "issuer_key_hash",
     "lambda_source_dir",
     "normalize_url",
+    "parse_serial",
     "responder_key_hash",
+    "serial_hex",
     "verify_response",
 ]
 

@@ -1,4 +1,5 @@
-"""A progress line on stderr for anything that takes more than a second."""
+"""Progress on stderr: a line for anything that takes more than a second, and a bar for
+batches."""
 
 from __future__ import annotations
 
@@ -30,3 +31,44 @@ def progress(message: str, *, after: float = PROGRESS_AFTER_SECONDS) -> Iterator
         yield
     finally:
         timer.cancel()
+
+
+class ProgressBar:
+    """``ocsp-iot: <label> [#####.....] 3/10 <item>: <state>`` on stderr.
+
+    On a terminal the bar is redrawn in place (``\\r``); otherwise (a log, a pipe) each update
+    is one line, so the record stays readable.
+    """
+
+    WIDTH = 20
+
+    def __init__(self, label: str, total: int) -> None:
+        self.label = label
+        self.total = max(total, 1)
+        try:
+            self._tty = sys.stderr.isatty()
+        except (OSError, ValueError):
+            self._tty = False
+        self._drawn = False
+
+    def update(self, done: int, item: str, state: str) -> None:
+        filled = self.WIDTH * done // self.total
+        bar = "#" * filled + "." * (self.WIDTH - filled)
+        text = f"ocsp-iot: {self.label} [{bar}] {done}/{self.total} {item}: {state}"
+        try:
+            if self._tty:
+                sys.stderr.write("\r\033[K" + text)
+                self._drawn = True
+            else:
+                sys.stderr.write(text + "\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):  # stderr closed: progress is best effort
+            pass
+
+    def close(self) -> None:
+        if self._drawn:
+            try:
+                sys.stderr.write("\n")
+                sys.stderr.flush()
+            except (OSError, ValueError):
+                pass

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,13 +23,20 @@ import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import ocsp
-from cryptography.x509.oid import AuthorityInformationAccessOID
 
 from ocsp_iot import _lambda
 from ocsp_iot._progress import progress
-from ocsp_iot.device import Device, issued_by, load_device, read_certificates
+from ocsp_iot.device import (
+    Device,
+    aia_ocsp_url,
+    issued_by,
+    load_device,
+    read_certificates,
+    read_device_info,
+)
 from ocsp_iot.errors import InputError
 
+_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}")
 #: The serverName the event carries (the handler does not judge it).
 DEFAULT_SERVER_NAME = "iot.example.com"
 OCSP_REQUEST_TYPE = "application/ocsp-request"
@@ -45,9 +53,10 @@ class CheckReport:
     detail: str
     record: Mapping[str, Any] | None
     device: Mapping[str, Any]
-    responder_url: str
+    responder_url: str | None
     responder_source: str
     answer: Mapping[str, Any]
+    trust_source: str = "--ca"
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -59,6 +68,7 @@ class CheckReport:
             "cacheHit": None if self.record is None else self.record.get("cacheHit"),
             "device": dict(self.device),
             "responder": {"url": self.responder_url, "source": self.responder_source},
+            "trust": self.trust_source,
             "answer": dict(self.answer),
         }
 
@@ -70,7 +80,7 @@ class CheckReport:
             f"device:    {self.device['subject']}",
             f"           serial {self.device['serial']}, issued by {self.device['issuer']}",
             f"           valid {self.device['notBefore']} to {self.device['notAfter']}",
-            f"responder: {self.responder_url} ({self.responder_source})",
+            f"responder: {self.responder_url or 'none'} ({self.responder_source})",
         ]
         lines += _answer_lines(self.answer)
         return "\n".join(lines)
@@ -101,19 +111,6 @@ def _answer_lines(answer: Mapping[str, Any]) -> list[str]:
 
 def _time(value: dt.datetime | None) -> str | None:
     return None if value is None else value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _aia_ocsp_url(cert: x509.Certificate) -> str | None:
-    try:
-        aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
-    except (x509.ExtensionNotFound, ValueError):
-        return None
-    for description in aia:
-        if description.access_method == AuthorityInformationAccessOID.OCSP and isinstance(
-            description.access_location, x509.UniformResourceIdentifier
-        ):
-            return description.access_location.value
-    return None
 
 
 def _device_summary(device: Device) -> dict[str, Any]:
@@ -245,7 +242,7 @@ def fetch_answer(url: str, request_der: bytes, *, timeout: float) -> bytes:
 def run_check(
     *,
     device_path: Path,
-    ca_path: Path,
+    ca_path: Path | None,
     responder: str | None = None,
     env_items: Sequence[str] = (),
     server_name: str = DEFAULT_SERVER_NAME,
@@ -253,7 +250,11 @@ def run_check(
 ) -> CheckReport:
     """Run the check; ``InputError`` for anything wrong with the arguments."""
     device = load_device(device_path)
-    cas = read_certificates(ca_path, what="CA certificate")
+    if ca_path is not None:
+        cas = read_certificates(ca_path, what="CA certificate")
+        trust_source = f"--ca {ca_path}"
+    else:
+        cas, trust_source = _folder_trust(device_path, device)
     if responder is not None:
         try:
             url = _lambda.normalize_url(responder)
@@ -261,17 +262,16 @@ def run_check(
             raise InputError(f"--responder {responder!r}: {exc}") from exc
         source = "--responder"
     else:
-        aia = _aia_ocsp_url(device.certificate)
+        aia = aia_ocsp_url(device.certificate)
         if aia is None:
-            raise InputError(
-                f"{device.cert_path}: the certificate names no OCSP responder (AIA); "
-                "give --responder URL"
-            )
-        try:
-            url = _lambda.normalize_url(aia)
-        except ValueError as exc:
-            raise InputError(f"the certificate's OCSP URL {aia!r} is unusable: {exc}") from exc
-        source = "the certificate's AIA"
+            url, source = _no_responder(device_path, device)
+        else:
+            try:
+                url = _lambda.normalize_url(aia)
+            except ValueError as exc:
+                raise InputError(f"the certificate's OCSP URL {aia!r} is unusable: {exc}") from exc
+            source = "the certificate's AIA"
+    asked_url = None if _without_responder(device, responder) else url
     env = {
         "TRUSTED_CA_PEM": b"".join(c.public_bytes(serialization.Encoding.PEM) for c in cas).decode(
             "ascii"
@@ -297,18 +297,57 @@ def run_check(
             c.public_bytes(serialization.Encoding.PEM).decode("ascii") for c in device.presented
         ],
     }
-    with progress(f"asking the pre-auth handler (responder {url})"), environment:
+    with progress(f"asking the pre-auth handler (responder {asked_url})"), environment:
         result = _lambda.call_preauth(event, _lambda.LambdaContext(function_name="ocsp-iot-check"))
-    answer = _summary(device, cas, url, timeout)
+    answer = (
+        _summary(device, cas, url, timeout)
+        if asked_url is not None
+        else {"asked": False, "why": "the certificate names no OCSP responder"}
+    )
     return CheckReport(
         allowed=result.allowed,
         reason=result.reason,
         detail=result.detail,
         record=result.record,
         device=_device_summary(device),
-        responder_url=url,
+        responder_url=asked_url,
         responder_source=source,
         answer=answer,
+        trust_source=trust_source,
+    )
+
+
+def _without_responder(device: Device, responder: str | None) -> bool:
+    """No responder at all: no ``--responder`` and no AIA OCSP URL in the certificate."""
+    return responder is None and aia_ocsp_url(device.certificate) is None
+
+
+def _no_responder(device_path: Path, device: Device) -> tuple[str, str]:
+    """A certificate without an AIA OCSP URL: the handler denies it (``NO_RESPONDER_URL``)
+    before any request. For a folder ``enroll`` wrote from AWS Private CA, its environment is
+    the one the construct deploys for that CA (its region's responder allowed), so ``check``
+    can report that denial; for anything else the allow-list is unknown."""
+    info = read_device_info(device_path) if device_path.is_dir() else None
+    region = str((info or {}).get("region") or "")
+    if (info or {}).get("issuer") == "aws-private-ca" and _REGION.fullmatch(region):
+        allowed = f"http://ocsp.acm-pca.{region}.amazonaws.com"
+        return allowed, (
+            f"the certificate has no AIA OCSP URL; allowed as deployed for AWS Private CA: "
+            f"{allowed}"
+        )
+    raise InputError(
+        f"{device.cert_path}: the certificate names no OCSP responder (AIA); give --responder URL"
+    )
+
+
+def _folder_trust(device_path: Path, device: Device) -> tuple[list[x509.Certificate], str]:
+    """Without ``--ca``, a device folder's own issuer (the first certificate of its chain.pem,
+    as the CA returned it at enrollment) stands for the CA the pre-auth Lambda trusts."""
+    if device_path.is_dir() and device.chain and issued_by(device.certificate, device.chain[0]):
+        return [device.chain[0]], f"{device_path / 'chain.pem'} (the CA that issued it)"
+    raise InputError(
+        "give --ca CA.pem (the CA the pre-auth Lambda trusts); without it, DEVICE must be a "
+        "device folder whose chain.pem starts with the device's issuer"
     )
 
 

@@ -10,8 +10,17 @@ Exit codes (the same for every subcommand, so scripts can rely on them):
 3     could not reach: the host (``probe``), or the responder when that is why the
       pre-auth handler denied (``check``, reason ``RESPONDER_UNAVAILABLE``)
 4     internal error (a bug: one line on stderr, never a traceback)
+5     AWS: no credentials, or not permitted (``enroll``, ``revoke``)
+6     AWS: the certificate authority is not ACTIVE
+7     AWS: not found: the CA (or it is in another region or account), the IoT policy,
+      the table
+8     AWS: throttled, even after the SDK's retries
+9     AWS: any other error a service answered with
 130   interrupted (Ctrl-C)
 ====  ==============================================================================
+
+``enroll`` and ``revoke`` exit 1 when they refuse to act (a thing name taken by another
+certificate, a revoked device enrolled again): nothing was changed.
 
 With ``--json`` the result (or the error) is one JSON object on stdout; progress lines and, in
 text mode, errors go to stderr.
@@ -38,6 +47,11 @@ class ExitCode(enum.IntEnum):
     INPUT_ERROR = 2
     UNREACHABLE = 3
     INTERNAL_ERROR = 4
+    NOT_PERMITTED = 5
+    CA_NOT_ACTIVE = 6
+    NOT_FOUND = 7
+    THROTTLED = 8
+    AWS_ERROR = 9
     INTERRUPTED = 130
 
 
@@ -92,6 +106,27 @@ def _cmd_probe(args: argparse.Namespace) -> int:
     return _emit(args, report.as_json(), report.as_text(), code)
 
 
+def _cmd_enroll(args: argparse.Namespace) -> int:
+    from ocsp_iot import commands  # noqa: PLC0415 - imports boto3 only when needed
+
+    payload, text, code = commands.enroll(args)
+    return _emit(args, payload, text, ExitCode(code))
+
+
+def _cmd_revoke(args: argparse.Namespace) -> int:
+    from ocsp_iot import commands  # noqa: PLC0415
+
+    payload, text = commands.revoke(args)
+    return _emit(args, payload, text, ExitCode.OK)
+
+
+def _days(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 3650:
+        msg = f"must be a whole number of days from 1 to 3650, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return int(text)
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -107,9 +142,11 @@ def _seconds(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Check and troubleshoot devices of an OCSP-checked AWS IoT Core fleet.",
+        description="Enroll, check, troubleshoot and revoke devices of an OCSP-checked AWS IoT "
+        "Core fleet.",
         epilog="Exit codes: 0 ok/allowed, 1 denied/refused, 2 input error, 3 could not reach, "
-        "4 internal error.",
+        "4 internal error; AWS (enroll, revoke): 5 not permitted, 6 CA not ACTIVE, 7 not "
+        "found, 8 throttled, 9 other AWS error.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -127,7 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
         "chain) or a device folder (device.pem, chain.pem, device.key)",
     )
     check.add_argument(
-        "--ca", type=Path, required=True, help="trusted CA certificate(s), PEM (TRUSTED_CA_PEM)"
+        "--ca",
+        type=Path,
+        help="trusted CA certificate(s), PEM (TRUSTED_CA_PEM); default for a device folder: the "
+        "first certificate of its chain.pem, the CA that issued it",
     )
     check.add_argument(
         "--responder",
@@ -195,7 +235,131 @@ def build_parser() -> argparse.ArgumentParser:
     )
     probe.add_argument("--json", action="store_true", help="print one JSON object")
     probe.set_defaults(run=_cmd_probe)
+    _add_enroll(sub)
+    _add_revoke(sub)
     return parser
+
+
+def _add_stack_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--outputs",
+        type=Path,
+        metavar="FILE",
+        help="the file `cdk deploy --outputs-file FILE` wrote: stack values not given as flags "
+        "(IssuingCaArn, DevicePolicyName, DeviceTopicPrefix, DomainName, IotCaCertificateId, "
+        "SharedCacheTableName)",
+    )
+    command.add_argument("--stack", metavar="NAME", help="the stack in --outputs (if several)")
+    command.add_argument(
+        "--region", help="AWS region of IoT Core (and the table) (default: the CA's region)"
+    )
+    command.add_argument(
+        "--dry-run", action="store_true", help="say what would be done; change nothing"
+    )
+    command.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _add_enroll(sub: Any) -> None:
+    from ocsp_iot.enroll import DEFAULT_KEY_ALGORITHM, KEY_ALGORITHMS  # noqa: PLC0415
+
+    enroll = sub.add_parser(
+        "enroll",
+        help="issue, register and connect a device (key made here; idempotent)",
+        description="Make a key and CSR here, have the CA issue a clientAuth certificate, "
+        "write the device folder, register the certificate with AWS IoT Core (ACTIVE), "
+        "create the thing, attach the device policy, and print the mosquitto_pub command "
+        "that connects. Running it again for an enrolled name changes nothing.",
+    )
+    names = enroll.add_mutually_exclusive_group(required=True)
+    names.add_argument("name", nargs="?", metavar="NAME", help="the thing name (and client id)")
+    names.add_argument(
+        "--batch", type=Path, metavar="NAMES.csv", help="enroll every name of a CSV file"
+    )
+    source = enroll.add_mutually_exclusive_group()
+    source.add_argument("--ca-arn", metavar="ARN", help="the issuing AWS Private CA")
+    source.add_argument(
+        "--local-ca",
+        type=Path,
+        metavar="DIR",
+        help="issue from a local CA folder instead (no AWS: for the local endpoint)",
+    )
+    key = enroll.add_mutually_exclusive_group()
+    key.add_argument(
+        "--csr", type=Path, metavar="FILE", help="the device's own CSR (its key stays there)"
+    )
+    key.add_argument(
+        "--key-algorithm",
+        choices=KEY_ALGORITHMS,
+        default=DEFAULT_KEY_ALGORITHM,
+        help="of the key made here (default: %(default)s)",
+    )
+    enroll.add_argument(
+        "--validity-days",
+        type=_days,
+        metavar="N",
+        help="certificate validity (default: 365, or 7 for a short-lived CA)",
+    )
+    enroll.add_argument(
+        "--out",
+        type=Path,
+        default=Path(),
+        metavar="DIR",
+        help="where device folders go: DIR/NAME (default: the current folder)",
+    )
+    enroll.add_argument("--policy", metavar="NAME", help="the IoT device policy to attach")
+    enroll.add_argument(
+        "--no-policy", action="store_true", help="attach no IoT policy (the stack has none)"
+    )
+    enroll.add_argument(
+        "--topic-prefix",
+        metavar="PREFIX",
+        help="the device policy's topic prefix (default: devices)",
+    )
+    enroll.add_argument("--domain", metavar="NAME", help="the custom domain devices connect to")
+    enroll.add_argument(
+        "--iot-ca-id",
+        metavar="ID",
+        help="register under this CA certificate registered with IoT (default: without a CA, "
+        "SNI_ONLY, unless --outputs names one)",
+    )
+    enroll.add_argument(
+        "--server-ca",
+        type=Path,
+        metavar="FILE",
+        help="what the printed command trusts for the endpoint (default: the public roots; "
+        "the local CA's root with --local-ca)",
+    )
+    _add_stack_options(enroll)
+    enroll.set_defaults(run=_cmd_enroll)
+
+
+def _add_revoke(sub: Any) -> None:
+    from ocsp_iot.revoke import DEFAULT_REASON, REASONS  # noqa: PLC0415
+
+    revoke = sub.add_parser(
+        "revoke",
+        help="revoke a device: AWS Private CA, the shared cache's deny entry, the IoT registry",
+        description="Revoke a device certificate at AWS Private CA, write its deny entry to "
+        "the shared cache table (every pre-auth Lambda refuses it at once) and, with --iot, "
+        "set the IoT registry certificate to REVOKED. Each step already done is reported.",
+    )
+    revoke.add_argument(
+        "device", nargs="?", type=Path, metavar="DEVICE_DIR", help="a device folder (enroll's)"
+    )
+    revoke.add_argument("--serial", metavar="HEX", help="a serial number instead of a folder")
+    revoke.add_argument("--ca-arn", metavar="ARN", help="the CA that issued it")
+    revoke.add_argument(
+        "--reason",
+        choices=REASONS,
+        default=DEFAULT_REASON,
+        help="RFC 5280 reason (default: %(default)s)",
+    )
+    revoke.add_argument("--table", metavar="NAME", help="the shared cache table (DynamoDB)")
+    revoke.add_argument(
+        "--iot", action="store_true", help="also set the IoT registry certificate to REVOKED"
+    )
+    _add_stack_options(revoke)
+    revoke.set_defaults(run=_cmd_revoke)
 
 
 def _fail(args: argparse.Namespace | None, message: str, code: ExitCode) -> int:
@@ -220,7 +384,7 @@ def run(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one exit p
     except UnreachableError as exc:
         return _fail(args, str(exc), ExitCode.UNREACHABLE)
     except OcspIotError as exc:
-        return _fail(args, str(exc), ExitCode.INPUT_ERROR)
+        return _fail(args, str(exc), ExitCode(exc.exit_code))
     except KeyboardInterrupt:
         return _fail(args, "interrupted", ExitCode.INTERRUPTED)
     except BrokenPipeError:

@@ -1,13 +1,15 @@
 """Reading device credentials, and the one definition of a *device folder*.
 
-A device folder holds what a device presents when it connects (``ocsp-iot enroll`` will write
-one; :func:`write_device_folder` is the writer):
+A device folder holds what a device presents when it connects, and what an operator needs to
+act on it later (``ocsp-iot enroll`` writes one; :func:`write_device_folder` is the writer):
 
 - ``device.pem``: the device certificate (PEM);
 - ``chain.pem``: the certificates the device sends after its own, leaf's issuer first (PEM,
   optional; may be empty);
 - ``device.key``: the device's private key (unencrypted PEM, mode 0600, optional where a
-  command does not connect).
+  command does not connect, absent when the key was made elsewhere: ``enroll --csr``);
+- ``device.json``: what ``enroll`` did (optional): the thing name, the CA's ARN and region,
+  the certificate's ARN, its IoT certificate ID and mode; ``revoke`` reads it.
 
 Wherever a command takes ``DEVICE.pem`` it also takes such a folder. A ``DEVICE.pem`` file may
 itself hold a chain: the first certificate is the device's, the rest is sent after it.
@@ -15,19 +17,29 @@ itself hold a chain: the first certificate is the device's, the rest is sent aft
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import base64
+import binascii
+import contextlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography.x509.oid import AuthorityInformationAccessOID
 
 from .errors import InputError
 
 DEVICE_CERT_FILE = "device.pem"
 CHAIN_FILE = "chain.pem"
 KEY_FILE = "device.key"
+INFO_FILE = "device.json"
 #: Files larger than this are not credentials.
 MAX_FILE_BYTES = 1_048_576
 
@@ -112,6 +124,20 @@ def read_private_key(path: Path, *, what: str = "key") -> PrivateKey:
     return key
 
 
+def aia_ocsp_url(cert: x509.Certificate) -> str | None:
+    """The first OCSP URL of the certificate's Authority Information Access, if any."""
+    try:
+        aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    except (x509.ExtensionNotFound, ValueError):
+        return None
+    for description in aia:
+        if description.access_method == AuthorityInformationAccessOID.OCSP and isinstance(
+            description.access_location, x509.UniformResourceIdentifier
+        ):
+            return description.access_location.value
+    return None
+
+
 def _public_der(key: object) -> bytes:
     public_bytes = getattr(key, "public_bytes", None)
     if public_bytes is None:  # pragma: no cover - every key type cryptography loads has it
@@ -183,8 +209,102 @@ def load_device(path: Path, *, key: Path | None = None, need_key: bool = False) 
     )
 
 
-def _pem(certificates: Sequence[x509.Certificate]) -> bytes:
+def pem_bytes(certificates: Sequence[x509.Certificate]) -> bytes:
+    """Certificates as correctly delimited PEM, one block after the other."""
     return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certificates)
+
+
+_PEM_BLOCK = re.compile(
+    r"-----BEGIN CERTIFICATE-----(?P<body>.*?)-----END CERTIFICATE-----", re.DOTALL
+)
+_BASE64_BODY = re.compile(r"[A-Za-z0-9+/=]*")
+
+
+def split_pem_certificates(text: str, *, what: str) -> list[x509.Certificate]:
+    """Every certificate in a PEM text, however its blocks are delimited.
+
+    AWS Private CA's published walkthrough warns that a downloaded chain can come with
+    ``-----END CERTIFICATE----- -----BEGIN CERTIFICATE-----`` on one line; any whitespace
+    (or none) between and inside the blocks is accepted, and each block's base64 body is
+    decoded on its own. Anything else than whitespace outside the blocks is an error.
+    """
+    certificates: list[x509.Certificate] = []
+    position = 0
+    for match in _PEM_BLOCK.finditer(text):
+        if text[position : match.start()].strip():
+            raise InputError(f"{what}: text outside the PEM certificate blocks")
+        body = "".join(match["body"].split())
+        if not _BASE64_BODY.fullmatch(body):
+            raise InputError(f"{what}: a PEM block is not base64")
+        try:
+            der = base64.b64decode(body, validate=True)
+            certificates.append(x509.load_der_x509_certificate(der))
+        except (binascii.Error, ValueError) as exc:
+            raise InputError(f"{what}: a PEM block is not a certificate ({exc})") from exc
+        position = match.end()
+    if text[position:].strip():
+        raise InputError(f"{what}: text outside the PEM certificate blocks")
+    return certificates
+
+
+def order_chain(
+    leaf: x509.Certificate, certificates: Sequence[x509.Certificate]
+) -> list[x509.Certificate]:
+    """``certificates`` as the path from ``leaf`` upwards: its issuer first, then that one's
+    issuer, and so on (duplicates and certificates off the path dropped)."""
+    remaining = list(dict.fromkeys(certificates))
+    path: list[x509.Certificate] = []
+    current = leaf
+    while remaining:
+        parent = next((c for c in remaining if issued_by(current, c)), None)
+        if parent is None:
+            break
+        path.append(parent)
+        remaining.remove(parent)
+        if parent.subject == parent.issuer:  # a root ends the path
+            break
+        current = parent
+    return path
+
+
+def _atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder (a crash never
+    leaves half a file); the file is created with ``mode`` from the start."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        Path(temporary).replace(path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            Path(temporary).unlink()
+        raise
+
+
+def write_private_key(path: Path, key: PrivateKey) -> None:
+    """The key as unencrypted PKCS#8 PEM, readable by its owner only (mode 0600 from the
+    moment the file exists)."""
+    _atomic_write(
+        path,
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+        mode=0o600,
+    )
+
+
+def make_device_folder(folder: Path) -> Path:
+    """Create ``folder`` (and its parents) if needed; a new device folder is private (0700)."""
+    if not folder.exists():
+        folder.mkdir(parents=True, mode=0o700)
+    elif not folder.is_dir():
+        raise InputError(f"{folder} exists and is not a folder")
+    return folder
 
 
 def write_device_folder(
@@ -193,20 +313,32 @@ def write_device_folder(
     certificate: x509.Certificate,
     chain: Sequence[x509.Certificate],
     key: PrivateKey | None,
+    info: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write a device folder (creating it); the key file is readable by its owner only."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / DEVICE_CERT_FILE).write_bytes(_pem([certificate]))
-    (folder / CHAIN_FILE).write_bytes(_pem(chain))
+    make_device_folder(folder)
     if key is not None:
-        key_path = folder / KEY_FILE
-        key_path.touch(mode=0o600)
-        key_path.chmod(0o600)
-        key_path.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
+        write_private_key(folder / KEY_FILE, key)
+    _atomic_write(folder / DEVICE_CERT_FILE, pem_bytes([certificate]))
+    _atomic_write(folder / CHAIN_FILE, pem_bytes(chain))
+    if info is not None:
+        write_device_info(folder, info)
     return folder
+
+
+def write_device_info(folder: Path, info: Mapping[str, Any]) -> None:
+    _atomic_write(folder / INFO_FILE, (json.dumps(dict(info), indent=2) + "\n").encode())
+
+
+def read_device_info(folder: Path) -> dict[str, Any] | None:
+    """The folder's ``device.json``, or ``None`` when it has none."""
+    path = folder / INFO_FILE
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(_read(path, "device info"))
+    except ValueError as exc:
+        raise InputError(f"device info {path}: not JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise InputError(f"device info {path}: not a JSON object")
+    return data

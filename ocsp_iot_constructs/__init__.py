@@ -21,6 +21,7 @@ from .ocsp_private_ca import (
     UsageMode,
 )
 from .ocsp_validating_domain import (
+    DevicePolicy,
     DomainApplicationProtocol,
     DomainAuthenticationType,
     OcspFailMode,
@@ -43,6 +44,7 @@ __all__ = [
     "CaHierarchy",
     "CaSubject",
     "CertificateTemplate",
+    "DevicePolicy",
     "DomainApplicationProtocol",
     "DomainAuthenticationType",
     "KeyAlgorithm",

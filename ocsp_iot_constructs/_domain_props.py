@@ -28,6 +28,7 @@ from constructs import Construct
 
 from . import _ocsp_client as client
 from . import _preauth_function as contract
+from ._device_policy import DevicePolicy, resolve_device_policy
 from ._domain_config import check_certificates, check_domain_name, check_domain_settings
 from ._ocsp_client import EnvironmentSize, OcspClientOptions
 from ._ocsp_function import FunctionOptions, architecture_of, check_alarm_actions, retention_of
@@ -87,6 +88,7 @@ class DomainProps:
     ok_actions: Sequence[cloudwatch.IAlarmAction]
     deny_ratio_alarm_threshold: int
     alarms: bool = True
+    device_policy: DevicePolicy | None = None
 
     @property
     def fail_mode(self) -> OcspFailMode:
@@ -125,6 +127,7 @@ def resolve(
     alarms: object = True,
     alarm_action: cloudwatch.IAlarmAction | None = None,
     extra_checks: Callable[[Problems], None] | None = None,
+    device_policy: DevicePolicy | bool | None = None,
 ) -> DomainProps:
     """Validate every prop; raise one ``PropsError`` naming all problems, else the props.
     ``extra_checks`` records the problems of props checked elsewhere (``stapling``) in the same
@@ -192,6 +195,7 @@ def resolve(
         "a whole number of percent from 1 to 100",
         deny_ratio_alarm_threshold,
     )
+    policy = resolve_device_policy(problems, device_policy)
     ocsp.check(problems, contract.SETTINGS, timeout=function.timeout)
     # Without a usable trusted CA (reported above) the URL rule would only add noise.
     allowed = client.allowed_urls(
@@ -244,6 +248,7 @@ def resolve(
         ok_actions=tuple(ok_actions),
         deny_ratio_alarm_threshold=deny_ratio_alarm_threshold,
         alarms=bool(alarms),
+        device_policy=policy,
     )
 
 

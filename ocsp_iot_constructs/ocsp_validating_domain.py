@@ -41,6 +41,7 @@ from constructs import Construct
 
 from . import _domain_config, _domain_props, _stapling_props
 from . import _preauth_function as contract
+from ._device_policy import DevicePolicy, create_device_policy
 from ._ocsp_client import OcspClientOptions
 from ._ocsp_function import AlarmSpec, OcspFunction, create_alarms
 from ._preauth_metrics import (
@@ -62,6 +63,7 @@ from ._types import (
 from ._validation import Problems, warn
 
 __all__ = [
+    "DevicePolicy",
     "DomainApplicationProtocol",
     "DomainAuthenticationType",
     "OcspFailMode",
@@ -90,9 +92,13 @@ class OcspValidatingDomain(PreAuthMetrics, Construct):
       time) and CloudWatch alarms (on by default);
     * with ``stapling``, server-certificate OCSP stapling on the same domain configuration
       (``ServerCertificateConfig``; the stapling Lambda and alarms under the child ``Stapling``).
+    * optionally (``device_policy``) a least-privilege ``AWS::IoT::Policy`` for the devices:
+      connect only as the client id equal to their thing name, with their certificate attached
+      to that thing, and publish/subscribe/receive under ``<topic_prefix>/<thing name>``
+      (``docs/ocsp-validating-domain.md``, "Device policy").
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0915 - each public attribute is declared here with its docstring
         self,
         scope: Construct,
         id: str,
@@ -144,6 +150,7 @@ class OcspValidatingDomain(PreAuthMetrics, Construct):
         responder_errors_alarm_threshold: int = 5,
         deny_ratio_alarm_threshold: int = DEFAULT_DENY_RATIO_PERCENT,
         stapling: OcspStapling | None = None,
+        device_policy: DevicePolicy | bool = False,
     ) -> None:
         """
         :param domain_name: the FQDN devices connect to (and send as SNI), e.g.
@@ -230,6 +237,9 @@ class OcspValidatingDomain(PreAuthMetrics, Construct):
         :param stapling: also staple the server certificate's OCSP answer on this domain
             configuration (:class:`~ocsp_iot_constructs.OcspStapling`; its resources are under
             the child ``Stapling``). Default: no stapling.
+        :param device_policy: create the devices' IoT policy (``ocsp-iot enroll`` attaches it):
+            ``True`` for the defaults, or ``DevicePolicy(topic_prefix=..., policy_name=...)``.
+            Default: false (no policy; attach your own to each certificate).
         """
         super().__init__(scope, id)
         stapling_checked: list[_stapling_props.StaplingProps | None] = []
@@ -295,6 +305,7 @@ class OcspValidatingDomain(PreAuthMetrics, Construct):
             deny_ratio_alarm_threshold=deny_ratio_alarm_threshold,
             alarms=alarms,
             extra_checks=check_more,
+            device_policy=device_policy,
         )
         for warning_id, message in _domain_props.warnings(props):
             warn(self, warning_id, message)
@@ -384,6 +395,17 @@ class OcspValidatingDomain(PreAuthMetrics, Construct):
                 comment="Devices reach the OCSP-validating IoT domain through this name",
             )
             self.endpoint_address, self.cname_record = record.endpoint_address, record.cname_record
+
+        self.device_policy: iot.CfnPolicy | None = None
+        """The devices' IoT policy (``device_policy``), else ``None``."""
+        self.device_policy_name: str | None = None
+        """Its name (``Ref``; a deploy-time value unless ``policy_name`` was given)."""
+        self.device_topic_prefix: str | None = None
+        """The topic prefix of the device policy."""
+        if props.device_policy is not None:
+            self.device_policy = create_device_policy(self, "DevicePolicy", props.device_policy)
+            self.device_policy_name = props.device_policy.policy_name or self.device_policy.ref
+            self.device_topic_prefix = props.device_policy.topic_prefix
 
         self.alarms: tuple[cloudwatch.Alarm, ...] = ()
         """The alarms (errors, throttles, duration near the timeout, responder errors,

@@ -181,6 +181,22 @@ def _pins(path: Path) -> dict[str, str]:
 CONSTRAINTS = _pins(ROOT / "constraints.txt")
 
 
+def test_the_aws_sdk_is_only_the_commands_dependency(wheel: Path) -> None:
+    """boto3 comes with the `cli` extra (as a range), never with the constructs."""
+    names = zipfile.ZipFile(wheel).namelist()
+    (metadata,) = [n for n in names if n.endswith(".dist-info/METADATA")]
+    requires = [
+        line.removeprefix("Requires-Dist: ")
+        for line in zipfile.ZipFile(wheel).read(metadata).decode().splitlines()
+        if line.startswith("Requires-Dist: ")
+    ]
+    sdk = [r for r in requires if r.startswith(("boto3", "botocore", "moto"))]
+    assert [r for r in sdk if not r.endswith("extra == 'dev'")] == [
+        "boto3<2,>=1.34; extra == 'cli'"
+    ], requires
+    assert {"ocsp_iot/enroll.py", "ocsp_iot/revoke.py", "ocsp_iot/_aws.py"} <= set(names)
+
+
 def test_lambda_requirements_match_the_repository_pins() -> None:
     """The Lambda is tested with the same packages it is bundled with (cryptography and its
     dependencies, certifi), and needs nothing else (HTTP is the standard library's)."""
@@ -241,6 +257,7 @@ def test_the_library_declares_ranges_that_hold_the_repository_pins() -> None:
         "cryptography",
         "requests",
         "pyopenssl",
+        "boto3",
     }
     for name, specifiers in ranges.items():
         operators = sorted(s.operator for s in specifiers)

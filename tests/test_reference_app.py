@@ -11,6 +11,7 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 
 import app as reference_app
+from ocsp_iot import stack as cli_stack
 from tests.support import cfn_lint_errors, new_app
 
 
@@ -222,3 +223,20 @@ def test_fails_when_only_half_of_the_hosted_zone_is_given(
     """Silently creating no DNS record would leave devices resolving nothing."""
     with pytest.raises(ValueError, match=message):
         reference_app.build_app(new_app(**context))
+
+
+def test_the_outputs_are_what_ocsp_iot_enroll_reads(assembly: cdk.cx_api.CloudAssembly) -> None:
+    # `cdk deploy --outputs-file` writes these keys; `ocsp-iot enroll/revoke --outputs` reads them
+    (template,) = _templates(assembly).values()
+    outputs = template["Outputs"]
+    (policy_id,) = [k for k, r in template["Resources"].items() if r["Type"] == "AWS::IoT::Policy"]
+    (ca_id,) = [
+        k for k, r in template["Resources"].items() if r["Type"] == "AWS::IoT::CACertificate"
+    ]
+    assert outputs[cli_stack.OUTPUT_POLICY_NAME] == {"Value": {"Ref": policy_id}}
+    assert outputs[cli_stack.OUTPUT_TOPIC_PREFIX] == {"Value": cli_stack.DEFAULT_TOPIC_PREFIX}
+    assert outputs[cli_stack.OUTPUT_DOMAIN_NAME] == {
+        "Value": reference_app.CONTEXT_DEFAULTS["domainName"]
+    }
+    assert outputs[cli_stack.OUTPUT_IOT_CA_ID] == {"Value": {"Fn::GetAtt": [ca_id, "Id"]}}
+    assert cli_stack.OUTPUT_CA_ARN in outputs

@@ -8,7 +8,13 @@
 
 Certificates carry an AIA OCSP URL when one is given (``ocsp_url``), as AWS Private CA writes
 it. Keys are EC P-256. Nothing is written to disk unless asked (:meth:`Issued.write`,
-:func:`ocsp_iot.device.write_device_folder`).
+:func:`ocsp_iot.device.write_device_folder`, :meth:`LocalPki.write_ca_folder`).
+
+A *local CA folder* is what ``ocsp-iot enroll --local-ca DIR`` issues from, the local stand-in
+for AWS Private CA: ``root.pem``, ``issuing-ca.pem``, ``issuing-ca.key`` (mode 0600) and
+``ocsp-url`` (the AIA OCSP URL written into every certificate it issues: the local responder's).
+:class:`LocalCa` reads one and signs device CSRs with the same profile as
+:meth:`LocalPki.issue_device`.
 """
 
 from __future__ import annotations
@@ -17,17 +23,32 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
-from ocsp_iot.device import Device, load_device, write_device_folder
+from ocsp_iot.device import (
+    Device,
+    PrivateKey,
+    load_device,
+    read_certificates,
+    read_private_key,
+    write_device_folder,
+    write_private_key,
+)
+from ocsp_iot.errors import InputError
 
 #: Certificates start this long before they are made, so small clock differences never matter.
 BACKDATE = dt.timedelta(hours=1)
 CA_LIFETIME = dt.timedelta(days=365)
+#: The files of a local CA folder.
+CA_ROOT_FILE = "root.pem"
+CA_CERT_FILE = "issuing-ca.pem"
+CA_KEY_FILE = "issuing-ca.key"
+CA_OCSP_URL_FILE = "ocsp-url"
 LEAF_LIFETIME = dt.timedelta(days=30)
 ORGANIZATION = "ocsp-iot local PKI"
 
@@ -82,25 +103,27 @@ def _name(common_name: str) -> x509.Name:
     )
 
 
-def _issue(
+def _certificate(
     *,
     subject: x509.Name,
-    issuer: Issued | None,
+    public_key: ec.EllipticCurvePublicKey | Any,
+    issuer_certificate: x509.Certificate | None,
+    signer: PrivateKey,
     ca: bool,
+    lifetime: dt.timedelta,
     eku: x509.ObjectIdentifier | None = None,
     dns_names: tuple[str, ...] = (),
     ocsp_url: str | None = None,
-) -> Issued:
-    key = ec.generate_private_key(ec.SECP256R1())
+) -> x509.Certificate:
     now = _now()
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
-        .issuer_name(issuer.certificate.subject if issuer else subject)
-        .public_key(key.public_key())
+        .issuer_name(issuer_certificate.subject if issuer_certificate else subject)
+        .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - BACKDATE)
-        .not_valid_after(now + (CA_LIFETIME if ca else LEAF_LIFETIME))
+        .not_valid_after(now + lifetime)
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -116,11 +139,13 @@ def _issue(
             ),
             critical=True,
         )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
     )
-    if issuer is not None:
+    if issuer_certificate is not None:
         builder = builder.add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                issuer_certificate.public_key()  # type: ignore[arg-type]
+            ),
             critical=False,
         )
     if eku is not None:
@@ -141,8 +166,31 @@ def _issue(
             ),
             critical=False,
         )
-    signer = issuer.key if issuer is not None else key
-    return Issued(certificate=builder.sign(signer, hashes.SHA256()), key=key)
+    return builder.sign(signer, hashes.SHA256())
+
+
+def _issue(
+    *,
+    subject: x509.Name,
+    issuer: Issued | None,
+    ca: bool,
+    eku: x509.ObjectIdentifier | None = None,
+    dns_names: tuple[str, ...] = (),
+    ocsp_url: str | None = None,
+) -> Issued:
+    key = ec.generate_private_key(ec.SECP256R1())
+    certificate = _certificate(
+        subject=subject,
+        public_key=key.public_key(),
+        issuer_certificate=issuer.certificate if issuer is not None else None,
+        signer=issuer.key if issuer is not None else key,
+        ca=ca,
+        lifetime=CA_LIFETIME if ca else LEAF_LIFETIME,
+        eku=eku,
+        dns_names=dns_names,
+        ocsp_url=ocsp_url,
+    )
+    return Issued(certificate=certificate, key=key)
 
 
 @dataclass(frozen=True)
@@ -197,9 +245,70 @@ class LocalPki:
             return (self.issuing_ca.certificate,)
         return ()
 
+    def write_ca_folder(self, folder: Path, *, ocsp_url: str) -> Path:
+        """Write the issuing CA as a local CA folder (see the module doc) for ``ocsp-iot enroll
+        --local-ca``; ``ocsp_url`` goes into the AIA of every certificate it issues."""
+        folder.mkdir(parents=True, exist_ok=True)
+        self.root.write(folder / CA_ROOT_FILE)
+        self.issuing_ca.write(folder / CA_CERT_FILE)
+        write_private_key(folder / CA_KEY_FILE, self.issuing_ca.key)
+        (folder / CA_OCSP_URL_FILE).write_text(ocsp_url + "\n")
+        return folder
+
     def write_device(self, folder: Path, issued: Issued) -> Device:
         """Write ``issued`` as a device folder (``ocsp_iot.device``) and read it back."""
         write_device_folder(
             folder, certificate=issued.certificate, chain=self.chain_for(issued), key=issued.key
         )
         return load_device(folder, need_key=True)
+
+
+@dataclass(frozen=True)
+class LocalCa:
+    """A local CA folder, read (see the module doc)."""
+
+    folder: Path
+    root: x509.Certificate
+    certificate: x509.Certificate
+    key: PrivateKey
+    ocsp_url: str | None
+
+    @classmethod
+    def load(cls, folder: Path) -> LocalCa:
+        if not folder.is_dir():
+            raise InputError(f"local CA folder {folder}: no such folder")
+        (root, *_) = read_certificates(folder / CA_ROOT_FILE, what="local root CA")
+        (certificate, *_) = read_certificates(folder / CA_CERT_FILE, what="local issuing CA")
+        key = read_private_key(folder / CA_KEY_FILE, what="local issuing CA key")
+        if _public_der(certificate.public_key()) != _public_der(key.public_key()):
+            raise InputError(f"local CA folder {folder}: {CA_KEY_FILE} is not {CA_CERT_FILE}'s key")
+        url_path = folder / CA_OCSP_URL_FILE
+        ocsp_url = url_path.read_text().strip() or None if url_path.is_file() else None
+        return cls(folder=folder, root=root, certificate=certificate, key=key, ocsp_url=ocsp_url)
+
+    def sign(
+        self, csr: x509.CertificateSigningRequest, *, validity: dt.timedelta
+    ) -> x509.Certificate:
+        """A device certificate (clientAuth, AIA OCSP URL) for ``csr``'s subject and key."""
+        return _certificate(
+            subject=csr.subject,
+            public_key=csr.public_key(),
+            issuer_certificate=self.certificate,
+            signer=self.key,
+            ca=False,
+            lifetime=validity,
+            eku=ExtendedKeyUsageOID.CLIENT_AUTH,
+            ocsp_url=self.ocsp_url,
+        )
+
+    @property
+    def chain(self) -> tuple[x509.Certificate, ...]:
+        """What a device of this CA sends after its certificate: the issuing CA, then the root."""
+        return (self.certificate, self.root)
+
+
+def _public_der(key: Any) -> bytes:
+    der: bytes = key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return der

@@ -229,6 +229,30 @@ def test_an_unexpected_error_is_one_line_and_exit_4(
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
-        run(["check", "device.pem"])  # --ca is required
+        run(["check", "--ca", "ca.pem"])  # DEVICE is required
     assert exited.value.code == 2
-    assert "the following arguments are required: --ca" in capsys.readouterr().err
+    assert "the following arguments are required: DEVICE" in capsys.readouterr().err
+
+
+def test_a_certificate_file_needs_ca(
+    files: LocalPkiFiles, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --ca may be left out only for a device folder (its chain names the issuer)
+    code = run(["check", str(files.devices["good"] / "device.pem")])
+    assert code == ExitCode.INPUT_ERROR
+    assert capsys.readouterr().err == (
+        "ocsp-iot: error: give --ca CA.pem (the CA the pre-auth Lambda trusts); without it, "
+        "DEVICE must be a device folder whose chain.pem starts with the device's issuer\n"
+    )
+
+
+def test_a_device_folder_is_checked_against_its_own_issuer_without_ca(
+    files: LocalPkiFiles, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, data = _json(capsys, str(files.devices["good"]))
+    assert (code, data["reason"]) == (ExitCode.OK, "GOOD")
+    assert data["trust"] == f"{files.devices['good'] / 'chain.pem'} (the CA that issued it)"
+    # the rogue device's folder names the rogue CA: without --ca that is what is trusted, and
+    # the trusted issuing CA still refuses it
+    code, data = _json(capsys, str(files.devices["rogue"]), "--ca", str(files.issuing_ca_pem))
+    assert (code, data["reason"]) == (ExitCode.REFUSED, "UNTRUSTED_ISSUER")

@@ -334,6 +334,8 @@ def _kind(annotation: str) -> str:
     """The prop kind that decides which values are *not* wrong-typed for it."""
     if "Duration" in annotation:
         return "duration"
+    if annotation.endswith("| bool"):  # an option group, or True for its defaults
+        return "bool"
     return next((kind for prefix, kind in _KINDS if annotation.startswith(prefix)), "other")
 
 
