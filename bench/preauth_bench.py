@@ -121,7 +121,7 @@ class _LastLine:
 @contextmanager
 def captured_stdout() -> Iterator[_LastLine]:
     sink, saved = _LastLine(), sys.stdout
-    sys.stdout = sink  # type: ignore[assignment]  # a write/flush object is all print needs
+    sys.stdout = sink
     try:
         yield sink
     finally:
