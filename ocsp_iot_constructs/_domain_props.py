@@ -240,6 +240,7 @@ def function_options(
     vpc_subnets: ec2.SubnetSelection | None,
     security_groups: Sequence[ec2.ISecurityGroup],
     log_encryption_key: kms.IKey | None,
+    snap_start: bool = False,
 ) -> FunctionOptions:
     """The pre-auth function's Lambda props with the construct's defaults."""
     return FunctionOptions(
@@ -254,6 +255,7 @@ def function_options(
         vpc_subnets=vpc_subnets,
         security_groups=security_groups,
         log_encryption_key=log_encryption_key,
+        snap_start=snap_start,
     )
 
 

@@ -76,6 +76,10 @@ class FunctionOptions:
     :param security_groups: of the function in ``vpc``. Empty: one is created (egress only).
     :param log_encryption_key: a customer managed KMS key for the function's log group.
         ``None``: CloudWatch Logs' own encryption.
+    :param snap_start: Lambda SnapStart on published versions: a cold start restores a
+        snapshot taken after the code was imported, so the import time is paid once per
+        version; the alias ``live`` on the current version is then what gets invoked. Not with
+        provisioned concurrency. Python SnapStart bills the snapshot's cache and each restore.
     """
 
     architecture: lambda_.Architecture
@@ -89,6 +93,7 @@ class FunctionOptions:
     vpc_subnets: ec2.SubnetSelection | None = None
     security_groups: Sequence[ec2.ISecurityGroup] = ()
     log_encryption_key: kms.IKey | None = None
+    snap_start: bool = False
 
     def check(self, problems: Problems) -> None:
         """Record every value Lambda would refuse (the timeout is checked with the OCSP
@@ -124,6 +129,16 @@ class FunctionOptions:
                     provisioned,
                 )
         self._check_placement(problems)
+        if not isinstance(self.snap_start, bool):
+            problems.add("snap_start", "True or False", self.snap_start)
+        elif self.snap_start and provisioned is not None:
+            problems.add(
+                "snap_start",
+                "False when provisioned_concurrent_executions is set (Lambda allows one or the "
+                "other)",
+                self.snap_start,
+                "drop one of them",
+            )
 
     def _check_placement(self, problems: Problems) -> None:
         if self.vpc is not None and not implements(self.vpc, ec2.IVpc):
@@ -223,6 +238,9 @@ class OcspFunction:
             vpc=options.vpc,
             vpc_subnets=options.vpc_subnets,
             security_groups=list(options.security_groups) or None,
+            snap_start=(
+                lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if options.snap_start else None
+            ),
         )
         version = python_version_of(RUNTIME)
         if bytecode_compiler(version) is None:
@@ -238,7 +256,8 @@ class OcspFunction:
         self._acknowledge_findings(synchronous_caller)
         self.alias: lambda_.Alias | None = None
         self.invoked: lambda_.IFunction = self.function
-        if options.provisioned_concurrent_executions is not None:
+        if options.provisioned_concurrent_executions is not None or options.snap_start:
+            # SnapStart applies to published versions only: IoT invokes the alias.
             self.alias = lambda_.Alias(
                 scope,
                 "Alias",

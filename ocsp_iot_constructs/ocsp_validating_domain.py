@@ -124,6 +124,7 @@ class OcspValidatingDomain(PreAuthMetrics, Construct):
         vpc_subnets: ec2.SubnetSelection | None = None,
         security_groups: Sequence[ec2.ISecurityGroup] = (),
         log_encryption_key: kms.IKey | None = None,
+        snap_start: bool = False,
         hosted_zone: route53.IHostedZone | None = None,
         record_ttl: cdk.Duration | None = None,
         alarms: bool = True,
@@ -193,6 +194,10 @@ class OcspValidatingDomain(PreAuthMetrics, Construct):
         :param log_encryption_key: a customer managed KMS key for the function's log group; a
             key of this stack gets a policy statement for CloudWatch Logs, an imported key must
             already allow it (a warning says so). Default: CloudWatch Logs' own encryption.
+        :param snap_start: Lambda SnapStart for the pre-auth function: cold starts restore a
+            snapshot taken after the code was imported (IoT then invokes the alias ``live``).
+            Not with provisioned concurrency; SnapStart for Python bills the snapshot's cache and
+            each restore (see docs/performance.md). Default: false.
         :param alarm_actions: actions of every alarm when it goes to ALARM (e.g.
             ``cloudwatch_actions.SnsAction(topic)``). Default: none.
         :param ok_actions: actions of every alarm when it returns to OK. Default: none.
@@ -244,6 +249,7 @@ class OcspValidatingDomain(PreAuthMetrics, Construct):
                 vpc_subnets=vpc_subnets,
                 security_groups=security_groups,
                 log_encryption_key=log_encryption_key,
+                snap_start=snap_start,
             ),
             alarm_actions=(
                 alarm_actions if alarm_action is None else [*alarm_actions, alarm_action]
