@@ -74,8 +74,17 @@ pytest: setup
 
 test: setup lint typecheck pytest
 
-bench: setup
-	$(PY) bench/run_all.py
+# The benchmarks run in their own venv: the peers they compare against (pyhanko-certvalidator)
+# and the chart's matplotlib are installed there only, never next to the library's tests.
+BENCH_VENV := .venv-bench
+$(BENCH_VENV)/.stamp: pyproject.toml constraints.txt bench/constraints.txt lambda_src/requirements.txt
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+		-e '.[dev,bench]' -c constraints.txt -c bench/constraints.txt
+	touch $@
+
+bench: deps-node deps-debian $(BENCH_VENV)/.stamp
+	$(BENCH_VENV)/bin/python bench/run_all.py $(BENCH_ARGS)
 
 # Offline synth: fill a wheelhouse where PyPI is reachable, then OCSP_IOT_WHEELHOUSE=$(WHEELHOUSE).
 wheelhouse: deps-python deps-node

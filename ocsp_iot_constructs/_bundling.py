@@ -8,6 +8,15 @@ version::
     pip install --requirement requirements.txt --target <out> --only-binary=:all: \
         --platform manylinux2014_<aarch64|x86_64> --implementation cp --python-version 3.14
 
+Then the whole bundle is compiled to bytecode by an interpreter of the runtime's Python version,
+when the synthesizing machine has one (see :func:`bytecode_compiler`): Lambda's code folder is
+read-only, so without shipped bytecode every cold start compiles every module again (about
+150 ms for this code and ``cryptography``). The ``.pyc`` files are *unchecked-hash* ones
+(PEP 552): CDK zips assets with every file dated 1980-01-01, which would make timestamp-based
+``.pyc`` files stale, so the import system would ignore them; hash-based ones are used whatever
+the dates. Without such an interpreter the bundle ships sources only (an info annotation says
+so) and works the same, only its cold starts are slower.
+
 Only binary wheels built for that platform are accepted, so the native libraries in the bundle
 (cryptography's ``_rust.abi3.so``, cffi's ``_cffi_backend``) always match the function's
 architecture, whatever machine synthesizes. Docker is never used: the local bundler either
@@ -36,6 +45,8 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -53,8 +64,8 @@ from . import _pip
 from ._assets import lambda_requirements_file, lambda_source_dir
 
 #: Bumped when the bundle layout changes, so that CDK's asset cache never reuses an old bundle
-#: and an old prebuilt bundle is refused. 2: the manifest file.
-BUNDLER_VERSION = "2"
+#: and an old prebuilt bundle is refused. 2: the manifest file; 3: bytecode.
+BUNDLER_VERSION = "3"
 
 #: Never pulled or run: the local bundler always bundles or raises (see module docstring). CDK
 #: requires an image in ``BundlingOptions``; this name says where to look if one is ever needed.
@@ -104,6 +115,14 @@ FIXES = (
     "  - check the package index pip uses: PIP_INDEX_URL or index-url in pip's configuration,"
     " the proxy settings and the network."
 )
+#: Timeout of the bytecode compilation (a few seconds for the whole bundle).
+COMPILE_TIMEOUT_SECONDS = 300
+#: Where Lambda puts the code: the file names written into the bytecode (tracebacks).
+LAMBDA_TASK_ROOT = "/var/task"
+#: Environment variable naming the interpreter that compiles the bundle's bytecode (a path),
+#: or ``off`` for sources only. Default: the synthesizing interpreter when its version is the
+#: runtime's, else ``python3.X`` on ``PATH``.
+BYTECODE_PYTHON_ENV = "OCSP_IOT_BYTECODE_PYTHON"
 
 
 class BundlingError(SystemExit):
@@ -198,12 +217,16 @@ class BundleSpec:
     :param platform: the target architecture.
     :param python_version: the target Python version, ``"3.14"``; a parameter so that a test can
         build the same bundle for the interpreter that runs it.
+    :param compiler: an interpreter of ``python_version`` that compiles the bundle to bytecode
+        (:func:`bytecode_compiler`); ``None`` ships sources only.
     """
 
     source_dir: Path
     requirements_file: Path
     platform: BundlePlatform
     python_version: str
+    #: An interpreter of ``python_version`` that compiles the bytecode; ``None``: sources only.
+    compiler: str | None = None
 
     @property
     def target(self) -> str:
@@ -253,11 +276,18 @@ class BundleSpec:
             str(self.requirements_file),
         ]
 
+    @property
+    def bytecode(self) -> str:
+        """``"cpython-3.14"`` when the bundle ships bytecode, else ``"none"``."""
+        return f"cpython-{self.python_version}" if self.compiler else "none"
+
     def manifest(self) -> dict[str, str]:
         """What a bundle for this spec records in :data:`MANIFEST_FILE`."""
         return {
             "architecture": self.platform.lambda_name,
             "bundler_version": BUNDLER_VERSION,
+            # informative (a bundle without bytecode works the same, its cold starts are slower)
+            "bytecode": self.bytecode,
             "python_version": self.python_version,
             "requirements_sha256": _sha256(self.requirements_file.read_bytes()),
             "source_sha256": source_digest(self.source_dir),
@@ -294,9 +324,98 @@ def build_bundle(spec: BundleSpec, output_dir: Path, *, wheelhouse: Path | None 
                 )
                 raise BundlingError(msg)
             shutil.move(str(entry), str(destination))
+    if spec.compiler is not None:
+        _compile(spec.compiler, output_dir)
     (output_dir / MANIFEST_FILE).write_text(
         json.dumps(spec.manifest(), indent=2, sort_keys=True) + "\n", encoding="utf-8"
     )
+
+
+def _interpreter_version(python: str) -> str | None:
+    """``"3.14"`` for an interpreter that runs, else ``None``."""
+    try:
+        done = subprocess.run(  # noqa: S603 - a fixed argv, no shell
+            [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+_COMPILERS: dict[str, str | None] = {}
+
+
+def bytecode_compiler(python_version: str) -> str | None:
+    """The interpreter that compiles a bundle for ``python_version``, or ``None`` (sources only):
+    ``$OCSP_IOT_BYTECODE_PYTHON`` (a path, or ``off``), else the synthesizing interpreter when
+    it is that version, else ``python3.X`` on ``PATH``. Bytecode is version-specific: another
+    version's ``.pyc`` files would be ignored, so there is no fallback to another interpreter."""
+    override = os.environ.get(BYTECODE_PYTHON_ENV, "").strip()
+    key = f"{python_version}|{override}"
+    if key in _COMPILERS:
+        return _COMPILERS[key]
+    candidates: list[str | None]
+    if override.lower() == "off":
+        candidates = []
+    elif override:
+        candidates = [override]
+    else:
+        running = f"{sys.version_info.major}.{sys.version_info.minor}"
+        candidates = [
+            sys.executable if running == python_version else None,
+            shutil.which(f"python{python_version}"),
+        ]
+    found = next((c for c in candidates if c and _interpreter_version(c) == python_version), None)
+    if override and override.lower() != "off" and found is None:
+        msg = (
+            f"{BYTECODE_PYTHON_ENV}={override!r} is not a Python {python_version} interpreter "
+            f"(set it to one, or to 'off' to ship sources only)"
+        )
+        raise BundlingError(msg)
+    _COMPILERS[key] = found
+    return found
+
+
+def _compile(python: str, output_dir: Path) -> None:
+    """Compile every module of ``output_dir`` to unchecked-hash bytecode, with the file names
+    Lambda will see (``/var/task/...``) and a fixed hash seed (the same bundle every time)."""
+    command = [
+        python,
+        "-m",
+        "compileall",
+        "-q",
+        "-j",
+        "0",
+        "--invalidation-mode",
+        "unchecked-hash",
+        "-s",
+        str(output_dir),
+        "-p",
+        LAMBDA_TASK_ROOT,
+        str(output_dir),
+    ]
+    try:
+        done = subprocess.run(  # noqa: S603 - a fixed argv, no shell
+            command,
+            capture_output=True,
+            text=True,
+            timeout=COMPILE_TIMEOUT_SECONDS,
+            check=False,
+            env={**os.environ, "PYTHONHASHSEED": "0"},
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        msg = f"could not compile the Lambda bundle with {python}: {error}"
+        raise BundlingError(msg) from error
+    if done.returncode != 0:
+        output = (done.stdout + done.stderr).strip()[-3000:]
+        msg = (
+            f"compiling the Lambda bundle with {python} failed (exit {done.returncode}):\n{output}"
+        )
+        raise BundlingError(msg)
 
 
 def _copy_source(source_dir: Path, output_dir: Path) -> None:
@@ -573,11 +692,13 @@ def lambda_code(
         :data:`LAMBDA_BUNDLE_ENV` variable, else bundle at synth.
     :raises BundlingError: when the prebuilt bundle is missing or was built for something else.
     """
+    python_version = python_version_of(runtime)
     spec = BundleSpec(
         source_dir=source_dir or lambda_source_dir(),
         requirements_file=requirements_file or lambda_requirements_file(),
         platform=BundlePlatform.of(architecture),
-        python_version=python_version_of(runtime),
+        python_version=python_version,
+        compiler=bytecode_compiler(python_version),
     )
     source = code_source(spec.platform, wheelhouse=wheelhouse, lambda_bundle=lambda_bundle)
     if source.kind == "prebuilt" and source.path is not None:
@@ -604,6 +725,9 @@ def lambda_code(
                 # requirements.txt is not part of the deployed code (excluded above), but a new
                 # pin must give a new asset: its digest is part of the bundling options' hash.
                 "OCSP_IOT_REQUIREMENTS_SHA256": _sha256(spec.requirements_file.read_bytes()),
+                # A bundle with bytecode is another asset than one without (never which
+                # interpreter compiled it: every machine with one builds the same bundle).
+                "OCSP_IOT_BYTECODE": spec.bytecode,
             },
         ),
     )

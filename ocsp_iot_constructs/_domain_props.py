@@ -303,6 +303,7 @@ def function_options(
     log_encryption_key: kms.IKey | None,
     wheelhouse: str | os.PathLike[str] | None = None,
     lambda_bundle: str | os.PathLike[str] | None = None,
+    snap_start: bool = False,
 ) -> FunctionOptions:
     """The pre-auth function's Lambda props with the construct's defaults (a string that names
     an architecture or a retention is taken for it; anything else is left for ``check``)."""
@@ -324,6 +325,7 @@ def function_options(
         log_encryption_key=log_encryption_key,
         wheelhouse=wheelhouse,
         lambda_bundle=lambda_bundle,
+        snap_start=snap_start,
     )
 
 

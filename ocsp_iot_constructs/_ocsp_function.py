@@ -22,7 +22,16 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from ._bundling import bundling_failures, lambda_code
+from ._bundling import (
+    BYTECODE_PYTHON_ENV,
+    BundlePlatform,
+    bundling_failures,
+    bytecode_compiler,
+    code_source,
+    lambda_code,
+    python_version_of,
+    read_manifest,
+)
 from ._validation import Problems, acknowledge, check_bool, enum_member, implements, warn
 
 #: What a function in a VPC needs to manage its network interfaces (the actions of AWS's
@@ -107,6 +116,10 @@ class FunctionOptions:
     :param lambda_bundle: a prebuilt bundle (folder or zip, ``{architecture}`` is replaced) used
         as the code as is. ``None``: the ``OCSP_IOT_LAMBDA_BUNDLE`` variable, else bundle at
         synth.
+    :param snap_start: Lambda SnapStart on published versions: a cold start restores a
+        snapshot taken after the code was imported, so the import time is paid once per
+        version; the alias ``live`` on the current version is then what gets invoked. Not with
+        provisioned concurrency. Python SnapStart bills the snapshot's cache and each restore.
     """
 
     architecture: lambda_.Architecture
@@ -122,6 +135,7 @@ class FunctionOptions:
     log_encryption_key: kms.IKey | None = None
     wheelhouse: str | os.PathLike[str] | None = None
     lambda_bundle: str | os.PathLike[str] | None = None
+    snap_start: bool = False
 
     def check(self, problems: Problems) -> None:
         """Record every value Lambda would refuse (the timeout is checked with the OCSP
@@ -173,6 +187,16 @@ class FunctionOptions:
                 )
         self._check_placement(problems)
         self._check_code_source(problems)
+        if check_bool(problems, "snap_start", self.snap_start) and (
+            self.snap_start and provisioned is not None
+        ):
+            problems.add(
+                "snap_start",
+                "False when provisioned_concurrent_executions is set (Lambda allows one or the "
+                "other)",
+                self.snap_start,
+                "drop one of them",
+            )
 
     def _check_code_source(self, problems: Problems) -> None:
         sources = (("wheelhouse", self.wheelhouse), ("lambda_bundle", self.lambda_bundle))
@@ -297,14 +321,19 @@ class OcspFunction:
                 vpc=options.vpc,
                 vpc_subnets=options.vpc_subnets,
                 security_groups=list(options.security_groups) or None,
+                snap_start=(
+                    lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if options.snap_start else None
+                ),
             )
+        self._note_missing_bytecode()
         if options.vpc is not None:
             # CDK adds VPC permissions only to roles it creates itself.
             self.role.add_to_policy(iam.PolicyStatement(actions=list(VPC_ACTIONS), resources=["*"]))
         self._acknowledge_findings(synchronous_caller)
         self.alias: lambda_.Alias | None = None
         self.invoked: lambda_.IFunction = self.function
-        if options.provisioned_concurrent_executions is not None:
+        if options.provisioned_concurrent_executions is not None or options.snap_start:
+            # SnapStart applies to published versions only: IoT invokes the alias.
             self.alias = lambda_.Alias(
                 scope,
                 "Alias",
@@ -313,6 +342,28 @@ class OcspFunction:
                 provisioned_concurrent_executions=options.provisioned_concurrent_executions,
             )
             self.invoked = self.alias
+
+    def _note_missing_bytecode(self) -> None:
+        """An info annotation when the code ships without bytecode: bundled here without an
+        interpreter of the runtime, or a prebuilt bundle whose manifest says so."""
+        options = self.options
+        platform = BundlePlatform.of(options.architecture)
+        source = code_source(
+            platform, wheelhouse=options.wheelhouse, lambda_bundle=options.lambda_bundle
+        )
+        version = python_version_of(RUNTIME)
+        if source.kind == "prebuilt" and source.path is not None:
+            manifest = read_manifest(source.path) or {}
+            missing = manifest.get("bytecode") == "none"
+        else:
+            missing = bytecode_compiler(version) is None
+        if missing:
+            cdk.Annotations.of(self.function).add_info(
+                f"The Lambda bundle ships without bytecode: this machine has no Python "
+                f"{version} to compile it (python{version} on PATH, or {BYTECODE_PYTHON_ENV}). "
+                "It works the same, but every cold start compiles every module (~150 ms more); "
+                "synthesize where that interpreter exists, or see the performance notes."
+            )
 
     def _acknowledge_findings(self, synchronous_caller: str) -> None:
         """cdk-nag findings on the function that are deliberate, each on the narrowest node."""

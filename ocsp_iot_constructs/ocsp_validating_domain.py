@@ -141,6 +141,7 @@ class OcspValidatingDomain(PreAuthMetrics, Construct):
         log_encryption_key: kms.IKey | None = None,
         wheelhouse: str | os.PathLike[str] | None = None,
         lambda_bundle: str | os.PathLike[str] | None = None,
+        snap_start: bool = False,
         hosted_zone: route53.IHostedZone | None = None,
         record_ttl: cdk.Duration | None = None,
         alarms: bool = True,
@@ -224,6 +225,10 @@ class OcspValidatingDomain(PreAuthMetrics, Construct):
             ocsp_iot_constructs bundle <folder>``), used as the code as is; ``{architecture}``
             in the path is replaced by ``arm64`` or ``x86_64``. Default: the
             ``OCSP_IOT_LAMBDA_BUNDLE`` variable, else the code is bundled at synth.
+        :param snap_start: Lambda SnapStart for the pre-auth function: cold starts restore a
+            snapshot taken after the code was imported (IoT then invokes the alias ``live``).
+            Not with provisioned concurrency; SnapStart for Python bills the snapshot's cache and
+            each restore (see docs/performance.md). Default: false.
         :param alarm_actions: actions of every alarm when it goes to ALARM (e.g.
             ``cloudwatch_actions.SnsAction(topic)``). Default: none.
         :param ok_actions: actions of every alarm when it returns to OK. Default: none.
@@ -295,6 +300,7 @@ class OcspValidatingDomain(PreAuthMetrics, Construct):
                 log_encryption_key=log_encryption_key,
                 wheelhouse=wheelhouse,
                 lambda_bundle=lambda_bundle,
+                snap_start=snap_start,
             ),
             alarm_actions=alarm_actions,
             alarm_action=alarm_action,

@@ -233,6 +233,18 @@ def test_every_dev_dependency_and_installed_package_is_pinned() -> None:
     assert hatchling == f"hatchling=={CONSTRAINTS['hatchling']}"
 
 
+def test_the_bench_extra_is_pinned_in_the_bench_constraints() -> None:
+    """``make bench`` installs ``.[dev,bench]`` with both constraint files: the bench extra names
+    packages only, each pinned in bench/constraints.txt, which never re-pins a dev package."""
+    bench_pins = _pins(ROOT / "bench" / "constraints.txt")
+    bench = [Requirement(r) for r in PYPROJECT["project"]["optional-dependencies"]["bench"]]
+    assert bench, "the bench extra is empty"
+    for requirement in bench:
+        assert not requirement.specifier, requirement
+        assert canonicalize_name(requirement.name) in bench_pins, requirement.name
+    assert set(bench_pins).isdisjoint(CONSTRAINTS), set(bench_pins) & set(CONSTRAINTS)
+
+
 def _ranges() -> dict[str, SpecifierSet]:
     declared = [
         *PYPROJECT["project"]["dependencies"],

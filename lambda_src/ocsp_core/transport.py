@@ -11,7 +11,7 @@ the invocation's deadline (connect, TLS handshake, status line, headers, interim
 responses, body), and the socket must be shut at the deadline. ``requests``/urllib3 hide the
 socket and only offer a per-read timeout, which a responder that drips one byte at a time never
 trips; they also cost every cold start tens of milliseconds of imports (``requests``, urllib3,
-charset_normalizer, idna; ``bench/bench_importtime.py``) for features this client must not use
+charset_normalizer, idna; ``bench/importtime_bench.py``) for features this client must not use
 (redirects, proxies, ``.netrc``, decompression, retries).
 
 How the deadline holds against any responder:

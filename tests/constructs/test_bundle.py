@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib.util
 import json
+import marshal
+import os
 import platform
 import re
 import shutil
@@ -24,13 +27,16 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk.assertions import Annotations, Match
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
 from ocsp_iot_constructs._assets import lambda_requirements_file, lambda_source_dir
 from ocsp_iot_constructs._bundling import (
     BUNDLER_VERSION,
+    BYTECODE_PYTHON_ENV,
     MANIFEST_FILE,
     NO_DOCKER_IMAGE,
     BundlePlatform,
@@ -38,11 +44,13 @@ from ocsp_iot_constructs._bundling import (
     BundlingError,
     build_bundle,
     bundling_failures,
+    bytecode_compiler,
     lambda_code,
     python_version_of,
     source_digest,
 )
 from ocsp_iot_constructs._ocsp_function import RUNTIME
+from ocsp_iot_constructs.ocsp_validating_domain import OcspValidatingDomain, TrustedCa
 from tests.lambdas.support.forge import answer_with, build_answer, parse_request
 from tests.lambdas.support.harness import make_event
 from tests.lambdas.support.loopback import LoopbackServer, Reply, fixed
@@ -159,8 +167,10 @@ def test_bundle_holds_the_code_and_nothing_else(
     assert not (bundle / "bin").exists()
     assert not (bundle / "requirements.txt").exists()
     assert not (bundle / "ruff.toml").exists()
-    assert not list(bundle.rglob("__pycache__"))
-    assert not list(bundle.rglob("*.pyc"))
+    # bytecode only when this machine has a Python 3.14 to compile it (test_bytecode_*)
+    if bytecode_compiler("3.14") is None:
+        assert not list(bundle.rglob("__pycache__"))
+        assert not list(bundle.rglob("*.pyc"))
     assert not [p for p in bundle.rglob("tests") if p.is_dir()]
     assert not list(bundle.glob("*.dist-info/RECORD"))
     # license files survive the pruning
@@ -169,6 +179,7 @@ def test_bundle_holds_the_code_and_nothing_else(
     assert json.loads((bundle / MANIFEST_FILE).read_text()) == {
         "architecture": arch,
         "bundler_version": BUNDLER_VERSION,
+        "bytecode": "none" if bytecode_compiler("3.14") is None else "cpython-3.14",
         "python_version": "3.14",
         "requirements_sha256": hashlib.sha256(lambda_requirements_file().read_bytes()).hexdigest(),
         "source_sha256": source_digest(source),
@@ -225,6 +236,10 @@ def test_python_version_and_platform_follow_the_function() -> None:
 # --------------------------------------------------------------------------------------------
 
 
+#: The running interpreter's version: the host bundle is built (and compiled) for it.
+HOST_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
 def host_platform() -> BundlePlatform:
     """The bundle platform of this machine (``uname -m``); an unknown one fails, never skips."""
     machine = platform.machine()
@@ -232,6 +247,16 @@ def host_platform() -> BundlePlatform:
         if candidate.pip_platform.endswith(f"_{machine}") or candidate.lambda_name == machine:
             return candidate
     pytest.fail(f"no Lambda architecture runs on this {machine!r} host")
+
+
+def host_architecture() -> lambda_.Architecture:
+    """The Lambda architecture of this machine."""
+    target = host_platform()
+    return (
+        lambda_.Architecture.ARM_64
+        if target is BundlePlatform.ARM_64
+        else lambda_.Architecture.X86_64
+    )
 
 
 @pytest.fixture(scope="module")
@@ -245,7 +270,8 @@ def host_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
             source_dir=lambda_source_dir(),
             requirements_file=lambda_requirements_file(),
             platform=target,
-            python_version=f"{sys.version_info.major}.{sys.version_info.minor}",
+            python_version=HOST_PYTHON,
+            compiler=bytecode_compiler(HOST_PYTHON),
         ),
         out,
     )
@@ -409,6 +435,127 @@ def test_cold_import_time_and_bundle_size(
     assert cumulative[0] < 5_000_000  # microseconds
     for size in sizes.values():
         assert 1_000_000 < size < 50_000_000  # Lambda allows 250 MB unzipped
+
+
+# --------------------------------------------------------------------------------------------
+# Bytecode
+# --------------------------------------------------------------------------------------------
+
+
+def test_bytecode_of_every_module_is_unchecked_hash_for_the_bundles_python(
+    host_bundle: Path,
+) -> None:
+    """CDK zips assets with every file dated 1980-01-01: only hash-based .pyc files survive
+    that (PEP 552), and unchecked ones are used without reading the source again."""
+    tag = sys.implementation.cache_tag
+    sources = [p for p in host_bundle.rglob("*.py") if "__pycache__" not in p.parts]
+    assert len(sources) > 100
+    for source in sources:
+        pyc = source.parent / "__pycache__" / f"{source.stem}.{tag}.pyc"
+        assert pyc.is_file(), f"no bytecode for {source.relative_to(host_bundle)}"
+        header = pyc.read_bytes()[:8]
+        assert header[:4] == importlib.util.MAGIC_NUMBER, pyc
+        assert int.from_bytes(header[4:8], "little") == 0b01, f"{pyc}: not unchecked-hash"
+    # Tracebacks name the file where Lambda puts it, not where the bundle was built.
+    code = marshal.loads(  # noqa: S302 - bytecode this test's own bundler wrote
+        (host_bundle / "__pycache__" / f"preauth_handler.{tag}.pyc").read_bytes()[16:]
+    )
+    assert code.co_filename == "/var/task/preauth_handler.py"
+
+
+def test_the_bundles_bytecode_is_what_a_read_only_import_loads(host_bundle: Path) -> None:
+    """With files dated as CDK zips them and no bytecode written (``-B``, like Lambda's
+    read-only code folder), every module of the bundle loads from its shipped .pyc."""
+    for path in host_bundle.rglob("*"):
+        os.utime(path, (315532800, 315532800))  # 1980-01-01, as in CDK's asset zip
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-I",
+            "-S",
+            "-B",
+            "-v",
+            "-c",
+            f"import sys; sys.path.insert(0, {str(host_bundle)!r}); import preauth_handler",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    prefix = str(host_bundle)
+    loaded = re.findall(r"^# code object from '([^']+)'$", done.stderr, re.M)
+    from_bundle = [path for path in loaded if path.startswith(prefix)]
+    assert len(from_bundle) > 50, loaded
+    compiled_from_source = [path for path in from_bundle if path.endswith(".py")]
+    assert compiled_from_source == []
+
+
+def test_bytecode_follows_the_environment_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(BYTECODE_PYTHON_ENV, "off")
+    assert bytecode_compiler(HOST_PYTHON) is None
+    monkeypatch.setenv(BYTECODE_PYTHON_ENV, sys.executable)
+    assert bytecode_compiler(HOST_PYTHON) == sys.executable
+    # an interpreter of another version would write bytecode the runtime ignores
+    with pytest.raises(BundlingError, match=r"is not a Python 3\.14 interpreter"):
+        bytecode_compiler("3.14")
+    monkeypatch.setenv(BYTECODE_PYTHON_ENV, "/nonexistent/python3.14")
+    with pytest.raises(BundlingError, match=f"{BYTECODE_PYTHON_ENV}="):
+        bytecode_compiler("3.14")
+
+
+def test_a_bundle_with_bytecode_is_another_asset(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whether the bundle has bytecode is part of the asset hash (which interpreter compiled it
+    is not: any interpreter of the version builds the same bundle)."""
+
+    def asset_hash() -> str:
+        app = new_app()
+        stack = cdk.Stack(app, "S")
+        code = lambda_code(architecture=host_architecture(), runtime=lambda_.Runtime.PYTHON_3_11)
+        function = lambda_.Function(
+            stack,
+            "F",
+            runtime=lambda_.Runtime.PYTHON_3_11,
+            handler="preauth_handler.handler",
+            code=code,
+        )
+        resource = stack.resolve(function.node.default_child.code)  # type: ignore[union-attr]
+        return str(resource["s3Key"])
+
+    if HOST_PYTHON != "3.11":
+        pytest.fail("this test builds for the checkout's interpreter, Python 3.11")
+    monkeypatch.setenv(BYTECODE_PYTHON_ENV, sys.executable)
+    with_bytecode = asset_hash()
+    monkeypatch.setenv(BYTECODE_PYTHON_ENV, "off")
+    without = asset_hash()
+    assert with_bytecode != without
+
+
+def test_without_an_interpreter_of_the_runtime_an_info_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(BYTECODE_PYTHON_ENV, "off")
+    app = new_app()
+    stack = cdk.Stack(app, "S", env=cdk.Environment(account="123456789012", region="eu-west-1"))
+    cert = acm.Certificate.from_certificate_arn(
+        stack, "Cert", "arn:aws:acm:eu-west-1:123456789012:certificate/abc"
+    )
+    OcspValidatingDomain(
+        stack,
+        "Domain",
+        domain_name="devices.example.com",
+        server_certificate=cert,
+        trusted_cas=[
+            TrustedCa.from_pem(
+                build_pki().issuing_ca.pem.decode(), ocsp_responder_url="http://ocsp.example.com"
+            )
+        ],
+    )
+    infos = Annotations.from_stack(stack).find_info(
+        "/S/Domain/Function", Match.string_like_regexp("ships without bytecode")
+    )
+    assert len(infos) == 1, infos
 
 
 # --------------------------------------------------------------------------------------------

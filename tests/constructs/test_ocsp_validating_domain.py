@@ -547,6 +547,39 @@ def test_alarms_off_and_alarm_action() -> None:
     assert [a["Properties"]["AlarmActions"] for a in alarms.values()] == [[{"Ref": topic_id}]] * 6
 
 
+def test_snap_start_points_iot_at_the_alias_of_the_published_version() -> None:
+    stack = new_stack()
+    domain = make_domain(stack, snap_start=True)
+    template = template_of(stack)
+    resources = template.to_json()["Resources"]
+    function_id = logical_id_of(stack, domain.function.node.default_child)
+    assert resources[function_id]["Properties"]["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    alias_id, alias = only(template, "AWS::Lambda::Alias")
+    assert alias["Properties"]["Name"] == "live"
+    assert "ProvisionedConcurrencyConfig" not in alias["Properties"]
+    _, permission = only(template, "AWS::Lambda::Permission")
+    assert permission["Properties"]["FunctionName"] == {"Ref": alias_id}
+    template.has_resource_properties(
+        "AWS::IoT::DomainConfiguration",
+        {"ClientCertificateConfig": {"ClientCertificateCallbackArn": {"Ref": alias_id}}},
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"snap_start": "yes"}, "snap_start must be True or False"),
+        (
+            {"snap_start": True, "provisioned_concurrent_executions": 2},
+            "snap_start must be False when provisioned_concurrent_executions is set",
+        ),
+    ],
+)
+def test_fails_on_bad_snap_start(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(PropsError, match=message):
+        make_domain(new_stack(), **overrides)
+
+
 def test_alarm_and_ok_actions_are_lists() -> None:
     stack = new_stack()
     paging, tickets, recovered = (sns.Topic(stack, name) for name in ("Paging", "Tickets", "Ok"))
@@ -1080,6 +1113,7 @@ def _full_stack(app: cdk.App) -> cdk.Stack:
         {},
         {"tracing": False, "architecture": lambda_.Architecture.X86_64},
         {"provisioned_concurrent_executions": 1, "reserved_concurrent_executions": 5},
+        {"snap_start": True},
         {
             "authentication_type": DomainAuthenticationType.CUSTOM_AUTH_X509,
             "custom_authorizer_name": "fleet-authorizer",
@@ -1088,7 +1122,7 @@ def _full_stack(app: cdk.App) -> cdk.Stack:
             "alarms": False,
         },
     ],
-    ids=["defaults", "x86_64_untraced", "concurrency", "custom_auth_https"],
+    ids=["defaults", "x86_64_untraced", "concurrency", "snap_start", "custom_auth_https"],
 )
 def test_cdk_nag_and_cfn_lint_are_clean(overrides: dict[str, Any]) -> None:
     app = new_app()

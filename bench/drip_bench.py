@@ -6,9 +6,10 @@ whose own loopback responder answers at once (good for one device, revoked for a
 threads keep eight hostile invocations in flight, each one lasting until its deadline; meanwhile
 the healthy devices are decided one after the other. The same is measured without the attack,
 in the same run, so the two can be compared as a ratio. The cache is off: every decision asks
-its responder. Prints p50/p99 and writes ``bench/results_drip.json``.
+its responder. Prints p50/p99 and writes ``<output>/drip.json``.
 
-    python bench/bench_drip.py [--decisions 300] [--hostile 8] [--pause 0.02]
+    python bench/drip_bench.py [--decisions 300] [--hostile 8] [--pause 0.02]
+        [--quick] [--output bench/results]
 """
 
 from __future__ import annotations
@@ -129,8 +130,11 @@ def main() -> int:
     parser.add_argument("--decisions", type=int, default=300)
     parser.add_argument("--hostile", type=int, default=8)
     parser.add_argument("--pause", type=float, default=0.02, help="seconds between decisions")
-    parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results_drip.json")
+    parser.add_argument("--quick", action="store_true", help="fewer decisions (a smoke run)")
+    parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()
+    if args.quick:
+        args.decisions = min(args.decisions, 60)
 
     pki = pki_mod.build_pki()
     revoked: set[int] = set()
@@ -200,7 +204,8 @@ def main() -> int:
         / (results["results"]["healthy, no attack"]["p50_ms"])
     )
     results["p50_ratio_attacked_to_quiet"] = round(ratio, 2)
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    args.output.mkdir(parents=True, exist_ok=True)
+    (args.output / "drip.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"{'case':52} {'n':>5} {'p50 ms':>9} {'p99 ms':>9} {'max ms':>9}")
     for name, row in results["results"].items():
         print(f"{name:52} {row['n']:>5} {row['p50_ms']:>9} {row['p99_ms']:>9} {row['max_ms']:>9}")

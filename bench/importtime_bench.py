@@ -4,15 +4,18 @@ Each run is a fresh interpreter (``-I``: no user site, no environment) with one 
 tree first on ``sys.path``; the figure is ``preauth_handler``'s cumulative import time, as
 ``-X importtime`` reports it. With ``--against REF`` the ``lambda_src`` of that git revision is
 extracted too and the two trees are run alternately with the same interpreter, so the ratio
-compares like with like on a busy machine. Prints the medians and the heaviest imports.
+compares like with like on a busy machine. Prints the medians and writes
+``<output>/importtime.json``.
 
-    python bench/bench_importtime.py [--runs 15] [--against 05d5fdb]
+    python bench/importtime_bench.py [--runs 15] [--against 05d5fdb] [--quick]
+        [--output bench/results]
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import json
 import re
 import statistics
 import subprocess
@@ -76,7 +79,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--against", help="a git revision whose lambda_src to compare with")
+    parser.add_argument("--quick", action="store_true", help="fewer runs (a smoke run)")
+    parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()
+    if args.quick:
+        args.runs = min(args.runs, 5)
     trees = {"this tree": ROOT / "lambda_src"}
     with tempfile.TemporaryDirectory() as tmp:
         if args.against:
@@ -100,6 +107,17 @@ def main() -> int:
         mine = medians["this tree"]["preauth_handler"]
         theirs = medians[args.against]["preauth_handler"]
         print(f"preauth_handler: {mine:.1f} ms vs {theirs:.1f} ms ({mine / theirs:.2f}x)")
+    args.output.mkdir(parents=True, exist_ok=True)
+    document = {
+        "benchmark": "cold import of preauth_handler from the source tree (-X importtime)",
+        "python": sys.version.split()[0],
+        "runs": args.runs,
+        "median_cumulative_ms": {
+            tree: {module: round(ms, 1) for module, ms in per_tree.items()}
+            for tree, per_tree in medians.items()
+        },
+    }
+    (args.output / "importtime.json").write_text(json.dumps(document, indent=2) + "\n")
     return 0
 
 

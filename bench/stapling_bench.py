@@ -4,9 +4,10 @@ Misses go over real HTTP to a responder on 127.0.0.1: OpenSSL's OCSP responder
 (``tests/lambdas/support/openssl.py``; each request spawns ``openssl ocsp -reqin``, most of a
 miss's cost, reported separately as the handler-logged ``ResponderLatency``) and, to show the
 handler's own cost, a loopback server that returns a pre-signed answer. Misses are forced with
-``OCSP_CACHE_MAX_SECONDS=0``. Prints tables and writes ``bench/results-stapling.json``.
+``OCSP_CACHE_MAX_SECONDS=0``. Prints tables and writes ``<output>/stapling.json``.
 
-    python bench/bench_stapling.py [--hits 2000] [--misses 200] [--output ...]
+    python bench/stapling_bench.py [--hits 2000] [--misses 200] [--quick]
+        [--output bench/results]
 """
 
 from __future__ import annotations
@@ -131,8 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--hits", type=int, default=2000)
     parser.add_argument("--misses", type=int, default=200)
-    parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results-stapling.json")
+    parser.add_argument("--quick", action="store_true", help="fewer samples (a smoke run)")
+    parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.hits, args.misses = min(args.hits, 300), min(args.misses, 30)
 
     pki = pki_mod.build_pki()
     results: dict[str, Any] = {}
@@ -215,8 +219,10 @@ def main(argv: list[str] | None = None) -> int:
         "results": results,
         "staple_bytes": sizes,
     }
-    args.output.write_text(json.dumps(document, indent=2) + "\n")
-    shown = args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output
+    args.output.mkdir(parents=True, exist_ok=True)
+    written = args.output / "stapling.json"
+    written.write_text(json.dumps(document, indent=2) + "\n")
+    shown = written.relative_to(ROOT) if written.is_relative_to(ROOT) else written
     print(f"\nwrote {shown}")
     return 0
 
