@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ from cryptography.x509 import ocsp  # noqa: E402
 from bench.peers import PyhankoPeer, naive_check  # noqa: E402
 from bench.responder import InMemoryResponder  # noqa: E402
 from tests.lambdas.support.harness import make_event  # noqa: E402
+from tests.lambdas.support.openssl import OpensslResponder  # noqa: E402
 from tests.lambdas.support.pki import Issued, Pki, build_pki  # noqa: E402
 
 SHA1 = hashes.SHA1()  # noqa: S303 - the CertID hash RFC 5019 responders expect
@@ -105,14 +106,19 @@ def timed(fn: Callable[[], Any], count: int) -> list[float]:
 
 
 class _LastLine:
-    """A stdout stand-in that keeps only the last line the handler wrote."""
+    """A stdout stand-in that keeps only the last line the handler wrote, and writes every
+    line to ``/dev/null`` (one ``write`` system call, as the Lambda's stdout pipe costs)."""
 
     def __init__(self) -> None:
         self.last = ""
+        self._null = os.open(os.devnull, os.O_WRONLY)
 
     def write(self, text: str) -> int:
         self.last = text
-        return len(text)
+        return os.write(self._null, text.encode())
+
+    def close(self) -> None:
+        os.close(self._null)
 
     def flush(self) -> None:
         return
@@ -126,6 +132,7 @@ def captured_stdout() -> Iterator[_LastLine]:
         yield sink
     finally:
         sys.stdout = saved
+        sink.close()
 
 
 # -- the PKI and the answers -----------------------------------------------------------------
@@ -171,21 +178,35 @@ def build_fixture(device_count: int, url: str) -> Fixture:
 # -- the project -----------------------------------------------------------------------------
 
 
-def configure_handler(ca: Issued, url: str) -> None:
+def configure_handler(ca: Issued, url: str, *, responder_url: str | None = None) -> None:
     for name in list(os.environ):
         if name.startswith("OCSP_"):
             del os.environ[name]
     os.environ["TRUSTED_CA_PEM"] = ca.pem.decode()
     os.environ["OCSP_ALLOWED_URLS"] = url
+    if responder_url is not None:
+        os.environ["OCSP_RESPONDER_URL"] = responder_url
     os.environ["OCSP_TIMEOUT_SECONDS"] = "2"
     os.environ["OCSP_DEADLINE_SECONDS"] = "3"
     os.environ["AWS_LAMBDA_FUNCTION_NAME"] = "bench"
     preauth_handler.reset()
 
 
+ALLOWED = {"isAuthenticated": True}
+
+
+def miss_with(events: Iterator[dict[str, Any]]) -> Callable[[], None]:
+    """One decision per call, each on the next (never seen) device's event."""
+
+    def miss() -> None:
+        preauth_handler.handler(next(events), None)
+
+    return miss
+
+
 def decide(event: dict[str, Any], sink: _LastLine) -> dict[str, Any]:
     answer = preauth_handler.handler(event, None)
-    if answer != {"isAuthenticated": True}:
+    if answer != ALLOWED:
         msg = f"the handler denied a good device: {sink.last}"
         raise SystemExit(msg)
     record: dict[str, Any] = json.loads(sink.last)
@@ -195,9 +216,10 @@ def decide(event: dict[str, Any], sink: _LastLine) -> dict[str, Any]:
 # -- cold start ------------------------------------------------------------------------------
 
 
-def build_host_bundle(directory: Path) -> Path:
+def build_host_bundle(directory: Path, *, bytecode: bool = True) -> Path:
     """The Lambda bundle exactly as the construct's local bundler builds it, for the running
-    interpreter and machine (so that it can be imported here)."""
+    interpreter and machine (so that it can be imported here); ``bytecode=False``: as it is
+    built on a host without an interpreter of the runtime's version (sources only)."""
     from ocsp_iot_constructs._assets import lambda_requirements_file, lambda_source_dir  # noqa: PLC0415
     from ocsp_iot_constructs._bundling import (  # noqa: PLC0415
         BundlePlatform,
@@ -213,9 +235,9 @@ def build_host_bundle(directory: Path) -> Path:
         requirements_file=lambda_requirements_file(),
         platform=machine[platform.machine()],
         python_version=version,
-        compiler=bytecode_compiler(version),
+        compiler=bytecode_compiler(version) if bytecode else None,
     )
-    out = directory / "bundle"
+    out = directory / ("bundle" if bytecode else "bundle-sources-only")
     build_bundle(spec, out)
     return out
 
@@ -227,35 +249,52 @@ import preauth_handler
 answer = preauth_handler.handler(json.loads(sys.argv[2]), None)
 assert answer == {"isAuthenticated": True}, answer
 """
+#: The bare interpreter writes one line too, the way the handler writes its decision line.
+_BARE = "import sys; sys.stdout.write('ready\\n'); sys.stdout.flush()"
+
+
+def _until_first_line(command: list[str], env: dict[str, str] | None = None) -> float:
+    """Seconds from starting ``command`` until its first line on stdout: for the handler, the
+    decision's log line. The interpreter's exit is not counted (a Lambda environment lives on
+    after its cold start)."""
+    started = time.perf_counter()
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE) as child:
+        assert child.stdout is not None
+        line = child.stdout.readline()
+        elapsed = time.perf_counter() - started
+        child.stdout.read()
+        if child.wait(timeout=60) != 0 or not line:
+            msg = f"the cold start failed: {command[:4]} exited {child.returncode}"
+            raise SystemExit(msg)
+    return elapsed
 
 
 def cold_start(
-    bundle: Path, event: dict[str, Any], env: dict[str, str], runs: int
-) -> tuple[Case, Case]:
+    bundles: tuple[Path, Path], event: dict[str, Any], env: dict[str, str], runs: int
+) -> tuple[Case, Case, Case]:
     """Fresh interpreters (``-I -S -B``: isolated, no site-packages, no bytecode written, as on
     Lambda's read-only code folder): import + first decision from the bundle, and a bare
-    interpreter, interleaved."""
-    bare, full = (
-        Case("bare interpreter (python -I -S -B -c pass)", "cold"),
+    interpreter, interleaved; each timed until its first line on stdout. ``bundles``: the
+    bundle as shipped (with bytecode) and one without bytecode."""
+    bare, full, sources_only = (
+        Case("bare interpreter (python -I -S -B, one line written)", "cold"),
         Case("cold start: import + first decision, from the bundle", "cold"),
+        Case("cold start, bundle without bytecode (for comparison)", "cold"),
     )
     python = [sys.executable, "-I", "-S", "-B"]
-    bare_samples, full_samples = [], []
+    child_env = {**env, "PATH": os.environ.get("PATH", "")}
+    samples: dict[str, list[float]] = {case.name: [] for case in (bare, full, sources_only)}
     for _ in range(runs):
-        started = time.perf_counter()
-        subprocess.run([*python, "-c", "pass"], check=True)
-        bare_samples.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        subprocess.run(
-            [*python, "-c", _COLD_START, str(bundle), json.dumps(event)],
-            env={**env, "PATH": os.environ.get("PATH", "")},
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        full_samples.append(time.perf_counter() - started)
-    bare.add_round(bare_samples)
-    full.add_round(full_samples)
-    return bare, full
+        samples[bare.name].append(_until_first_line([*python, "-c", _BARE]))
+        for case, bundle in ((full, bundles[0]), (sources_only, bundles[1])):
+            samples[case.name].append(
+                _until_first_line(
+                    [*python, "-c", _COLD_START, str(bundle), json.dumps(event)], child_env
+                )
+            )
+    for case in (bare, full, sources_only):
+        case.add_round(samples[case.name])
+    return bare, full, sources_only
 
 
 # -- the run ---------------------------------------------------------------------------------
@@ -265,14 +304,21 @@ def run(rounds: int, *, quick: bool) -> dict[str, Any]:  # noqa: PLR0915 - one l
     hits, misses, rtts, floors = (300, 40, 100, 1000) if quick else (2000, 200, 300, 5000)
     peer_checks = 10 if quick else 40
     storm_devices = 100 if quick else STORM_DEVICES
-    devices_needed = max(storm_devices, rounds * misses + peer_checks * rounds * 3 + 10)
+    openssl_misses = 10 if quick else 25
+    devices_needed = max(
+        storm_devices, rounds * (misses + openssl_misses) + peer_checks * rounds * 3 + 10
+    )
     cases: dict[str, Case] = {}
 
     def case(name: str, group: str) -> Case:
         return cases.setdefault(name, Case(name, group))
 
-    with InMemoryResponder() as responder:
+    with InMemoryResponder() as responder, ExitStack() as stack:
         fixture = build_fixture(devices_needed, responder.url)
+        # `openssl ocsp` signs each answer when asked (one process per request)
+        openssl_responder = stack.enter_context(
+            OpensslResponder(ca=fixture.ca, signer=fixture.ca, nmin=60)
+        )
         responder.load(fixture.answers)
         ca, pki = fixture.ca, fixture.pki
         pool = iter(fixture.devices)
@@ -336,20 +382,36 @@ def run(rounds: int, *, quick: bool) -> dict[str, Any]:  # noqa: PLR0915 - one l
                 first = decide(event, sink)
                 assert not first["cacheHit"], first
 
-                def hit(event: dict[str, Any] = event) -> None:
-                    preauth_handler.handler(event, None)
+                # IoT Core's events are new objects every time: so are these (no string of
+                # one call has its hash cached from an earlier call)
+                text = json.dumps(event)
+                copies = iter([json.loads(text) for _ in range(hits)])
+
+                def hit(copies: Iterator[dict[str, Any]] = copies) -> None:
+                    preauth_handler.handler(next(copies), None)
 
                 case("this project: cache hit", "project").add_round(timed(hit, hits))
                 assert json.loads(sink.last)["cacheHit"], sink.last
                 fresh = [make_event(next(pool), connection_id=f"m{n}") for n in range(misses)]
                 events = iter(fresh)
 
-                def miss(events: Iterator[dict[str, Any]] = events) -> None:
-                    preauth_handler.handler(next(events), None)
-
-                case("this project: cache miss", "project").add_round(timed(miss, misses))
+                case("this project: cache miss", "project").add_round(
+                    timed(miss_with(events), misses)
+                )
                 record = json.loads(sink.last)
                 assert record["reason"] == "GOOD" and not record["cacheHit"], record
+            configure_handler(ca, responder.url, responder_url=openssl_responder.url)
+            with captured_stdout() as sink:
+                signed_now = [next(pool) for _ in range(openssl_misses)]
+                for chosen in signed_now:
+                    openssl_responder.set_good(chosen)
+                fresh = [make_event(d, connection_id="openssl") for d in signed_now]
+                events = iter(fresh)
+                case("this project: cache miss, openssl ocsp responder", "project").add_round(
+                    timed(miss_with(events), openssl_misses)
+                )
+                record = json.loads(sink.last)
+                assert record["reason"] == "GOOD" and record["ResponderRequests"] == 1, record
             # peers
             naive_devices = [next(pool) for _ in range(peer_checks)]
             naive_iter = iter(naive_devices)
@@ -386,9 +448,12 @@ def run(rounds: int, *, quick: bool) -> dict[str, Any]:  # noqa: PLR0915 - one l
             "AWS_LAMBDA_FUNCTION_NAME": "bench",
         }
         with tempfile.TemporaryDirectory(prefix="ocsp-bench-bundle-") as tmp:
-            bundle = build_host_bundle(Path(tmp))
-            bare, cold = cold_start(bundle, event, env, 5 if quick else 15)
-        cases[bare.name], cases[cold.name] = bare, cold
+            bundles = (
+                build_host_bundle(Path(tmp)),
+                build_host_bundle(Path(tmp), bytecode=False),
+            )
+            for cold_case in cold_start(bundles, event, env, 5 if quick else 15):
+                cases[cold_case.name] = cold_case
     return {
         "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "environment": _environment(),
@@ -427,13 +492,22 @@ def reconnect_storm(
         }
 
     configure_handler(fixture.ca, responder.url)
-    events = {d.serial: make_event(d, connection_id="storm") for d in chosen}
+    # a new event object per connect, as IoT Core sends them, made before the clock runs
+    texts = {d.serial: json.dumps(make_event(d, connection_id="storm")) for d in chosen}
+    copies = {
+        serial: [json.loads(text) for _ in range(STORM_CONNECTS)] for serial, text in texts.items()
+    }
+    refused: list[str] = []
     with captured_stdout() as sink:
 
         def ours(device: Issued) -> None:
-            decide(events[device.serial], sink)
+            if preauth_handler.handler(copies[device.serial].pop(), None) != ALLOWED:
+                refused.append(sink.last)
 
         measure("this project", ours)
+    if refused:
+        msg = f"the handler denied a good device in the storm: {refused[0]}"
+        raise SystemExit(msg)
     measure("naive check", lambda d: naive_check(d.cert, fixture.ca.cert))
     loaded = {d.serial: pyhanko.load(d.pem) for d in chosen}
     pyhanko._reused = None  # a storm starts with an empty reused context

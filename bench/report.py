@@ -45,7 +45,7 @@ def _case(results: dict[str, Any], name: str) -> dict[str, Any]:
 def targets(results: dict[str, Any]) -> list[Target]:
     ratios = results["ratios"]
     storm = results["storm"]
-    bare = _case(results, "bare interpreter (python -I -S -B -c pass)")["p50_us"]
+    bare = _case(results, "bare interpreter (python -I -S -B, one line written)")["p50_us"]
     cold = _case(results, "cold start: import + first decision, from the bundle")["p50_us"]
     return [
         Target("cache hit p50 / one DER certificate parse", ratios["hit / DER parse"], 20, "x"),

@@ -19,6 +19,7 @@ from ocsp_core.cache import ResponseCache
 from ocsp_core.transport import HttpFetcher, OcspHttpClient
 from preauth.decide import check
 from preauth.event import EventError, parse_event
+from preauth.fastpath import KnownChains
 from preauth.metrics import build_record, format_line
 from preauth.models import Attempt, Decision, Reason, deny
 from preauth.settings import ConfigError, Settings, load_settings
@@ -32,11 +33,13 @@ USER_AGENT = "ocsp-iot-preauth"
 
 
 class _Runtime:
-    """The only module state: settings (or the error reading them), the answer cache and the
-    HTTP client (keep-alive connections to the responders)."""
+    """The only module state: settings (or the error reading them), the answer cache, the
+    chains seen (the repeat connection's fast path) and the HTTP client (keep-alive connections
+    to the responders)."""
 
     settings: Settings | ConfigError | None = None
     cache: ResponseCache | None = None
+    known: KnownChains | None = None
     http: OcspHttpClient | None = None
 
 
@@ -48,6 +51,7 @@ def reset() -> None:
     environment and opens new connections."""
     _RUNTIME.settings = None
     _RUNTIME.cache = None
+    _RUNTIME.known = None
     if _RUNTIME.http is not None:
         _RUNTIME.http.close()
     _RUNTIME.http = None
@@ -71,6 +75,7 @@ def _settings() -> Settings | ConfigError:
 def _cache(settings: Settings) -> ResponseCache:
     if _RUNTIME.cache is None:
         _RUNTIME.cache = ResponseCache(max_entries=settings.cache_max_entries)
+        _RUNTIME.known = KnownChains(max_entries=settings.cache_max_entries)
     return _RUNTIME.cache
 
 
@@ -96,13 +101,16 @@ def _decide(
         attempt = parse_event(event)
     except EventError as exc:
         return deny(Reason.MALFORMED_EVENT, str(exc)), None
+    cache = _cache(settings)
+    if _RUNTIME.known is not None:
+        _RUNTIME.known.remember(attempt, _issuer_text(attempt))
     fetcher = HttpFetcher(
         allowed_urls=settings.allowed_urls,
         max_response_bytes=settings.max_response_bytes,
         deadline=_deadline(settings, context, started),
         client=_http(),
     )
-    decision = check(attempt, settings=settings, now=now, fetcher=fetcher, cache=_cache(settings))
+    decision = check(attempt, settings=settings, now=now, fetcher=fetcher, cache=cache)
     return decision, attempt
 
 
@@ -145,17 +153,50 @@ def _log(
         serial=serial,
         issuer=issuer,
         latency_ms=round((time.monotonic() - started) * 1000, 2),
-        function_name=os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or "local",
+        function_name=_function_name(),
         timestamp_ms=int(now.timestamp() * 1000),
     )
     sys.stdout.write(format_line(record) + "\n")
     sys.stdout.flush()
 
 
+def _function_name() -> str:
+    return os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or "local"
+
+
+def _repeat(event: object, started: float, now: dt.datetime) -> dict[str, bool] | None:
+    """The repeat connection's decision (``preauth.fastpath``), or ``None``: decide in full."""
+    known, cache = _RUNTIME.known, _RUNTIME.cache
+    if known is None or cache is None:
+        return None
+    found = known.decide(event, now=now, cache=cache, function_name=_function_name())
+    if found is None:
+        return None
+    decision, line, connection_id, principal_id = found
+    try:
+        text = line.render(
+            connection_id=connection_id,
+            principal_id=principal_id,
+            latency_ms=round((time.monotonic() - started) * 1000, 2),
+            timestamp_ms=int(now.timestamp() * 1000),
+        )
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+    except Exception as exc:  # logging must not turn a decision into a crash
+        sys.stderr.write(f"preauth: could not write the decision log line: {type(exc).__name__}\n")
+    return {"isAuthenticated": decision.allowed}
+
+
 def handler(event: object, context: object) -> dict[str, bool]:
     """IoT Core entry point; never raises, never allows on anything unexpected."""
     started = time.monotonic()
     now = dt.datetime.now(dt.UTC)
+    try:
+        repeat = _repeat(event, started, now)
+    except Exception:  # the full path decides (and denies whatever is wrong)
+        repeat = None
+    if repeat is not None:
+        return repeat
     attempt: Attempt | None = None
     try:
         decision, attempt = _decide(event, context, started, now)

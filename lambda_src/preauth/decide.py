@@ -35,7 +35,8 @@ def _rejected(rejection: Rejection) -> Decision:
     return deny(from_core(rejection.reason), rejection.detail)
 
 
-def _from_cache(entry: CacheEntry, *, stale: bool) -> Decision:
+def decision_from_cache(entry: CacheEntry, *, stale: bool) -> Decision:
+    """The decision a cached answer gives (``stale``: the responder is unavailable)."""
     good = entry.status is ocsp.OCSPCertStatus.GOOD
     if stale:
         reason = Reason.STALE_IF_ERROR if good else Reason.REVOKED
@@ -53,7 +54,7 @@ def _unavailable(
 ) -> Decision:
     stale = cache.get_stale(key, now)
     if stale is not None:
-        decision = _from_cache(stale, stale=True)
+        decision = decision_from_cache(stale, stale=True)
         return dataclasses.replace(decision, detail=f"{why}; {decision.detail}")
     if settings.fail_mode is FailMode.OPEN:
         return allow(Reason.FAIL_OPEN, why)
@@ -143,7 +144,7 @@ def check(  # noqa: PLR0911 - one early return per failed step reads best
     key = cache_key(attempt.leaf_der)
     cached = cache.get_fresh(key, now)
     if cached is not None:
-        return _from_cache(cached, stale=False)
+        return decision_from_cache(cached, stale=False)
 
     issuer = find_issuer(leaf, settings.trusted_cas, now)
     if isinstance(issuer, UntrustedIssuer):

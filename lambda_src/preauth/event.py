@@ -110,4 +110,5 @@ def parse_event(event: object) -> Attempt:
         leaf=leaf,
         leaf_der=leaf_der,
         intermediates=tuple(cert for cert, _der_bytes in parsed[1:]),
+        chain=tuple(chain),
     )

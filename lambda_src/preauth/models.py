@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography import x509
 
@@ -78,6 +78,9 @@ class Attempt:
     leaf_der: bytes
     #: Further chain entries as sent by the device; parsed, never trusted.
     intermediates: tuple[x509.Certificate, ...] = ()
+    #: The chain's strings exactly as IoT Core sent them (the repeat connection's key; two
+    #: spellings of one chain are equal attempts).
+    chain: tuple[str, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True, slots=True)
