@@ -1,68 +1,23 @@
-"""What the constructs can tell about a PEM certificate at synth, without a crypto library: its
-issuer and subject names, key identifiers, whether it is a CA, whether it may sign OCSP answers.
+"""What the constructs can tell about a PEM certificate at synth: its issuer and subject names,
+key identifiers, whether it is a CA, whether it may sign OCSP answers (read with
+``cryptography``, a dependency of the library).
 
-The library does not depend on ``cryptography`` (the Lambda bundle does): this is a small, strict
-reader of the few DER fields the synth-time checks need. It never verifies a signature, so
-"issued by" here means what path building uses (issuer name = CA subject, and authority key
-identifier = CA subject key identifier when both are present); the Lambda verifies signatures on
-every answer at run time.
+It never verifies a signature, so "issued by" here means what path building uses (issuer name =
+CA subject, and authority key identifier = CA subject key identifier when both are present); the
+Lambda verifies signatures on every answer at run time.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
+
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from ._ocsp_client import pem_certificate_der
 
-_SEQUENCE = 0x30
-_BOOLEAN = 0x01
-_OID = 0x06
-_OCTET_STRING = 0x04
-_VERSION = 0xA0  # [0] EXPLICIT
-_EXTENSIONS = 0xA3  # [3] EXPLICIT
-_KEY_IDENTIFIER = 0x80  # [0] IMPLICIT in AuthorityKeyIdentifier
-
-#: DER contents of the extension and usage OIDs read here.
-_BASIC_CONSTRAINTS = bytes.fromhex("551d13")  # 2.5.29.19
-_SUBJECT_KEY_ID = bytes.fromhex("551d0e")  # 2.5.29.14
-_AUTHORITY_KEY_ID = bytes.fromhex("551d23")  # 2.5.29.35
-_EXTENDED_KEY_USAGE = bytes.fromhex("551d25")  # 2.5.29.37
-_OCSP_SIGNING = bytes.fromhex("2b06010505070309")  # 1.3.6.1.5.5.7.3.9
-
-
-class _DerError(ValueError):
-    pass
-
-
-def _tlv(data: bytes, offset: int) -> tuple[int, bytes, int]:
-    """(tag, contents, offset after) of the DER TLV at ``offset``."""
-    if offset + 2 > len(data):
-        raise _DerError("truncated")
-    tag, first = data[offset], data[offset + 1]
-    position = offset + 2
-    if first < 0x80:
-        length = first
-    else:
-        count = first & 0x7F
-        if not 1 <= count <= 4 or position + count > len(data):
-            raise _DerError("bad length")
-        length = int.from_bytes(data[position : position + count], "big")
-        position += count
-    end = position + length
-    if end > len(data):
-        raise _DerError("truncated")
-    return tag, data[position:end], end
-
-
-def _children(contents: bytes) -> list[tuple[int, bytes, bytes]]:
-    """(tag, contents, whole TLV) of each element inside a constructed value."""
-    found = []
-    offset = 0
-    while offset < len(contents):
-        tag, inner, end = _tlv(contents, offset)
-        found.append((tag, inner, contents[offset:end]))
-        offset = end
-    return found
+_Value = TypeVar("_Value", bound=x509.ExtensionType)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,33 +45,11 @@ class CertificateFacts:
         return True
 
 
-def _extension_facts(extensions: bytes) -> dict[bytes, bytes]:
-    """extnID -> extnValue contents."""
-    values: dict[bytes, bytes] = {}
-    for tag, extension, _ in _children(extensions):
-        if tag != _SEQUENCE:
-            raise _DerError("extension")
-        parts = _children(extension)
-        if not parts or parts[0][0] != _OID or parts[-1][0] != _OCTET_STRING:
-            raise _DerError("extension")
-        values[parts[0][1]] = parts[-1][1]
-    return values
-
-
-def _is_ca(value: bytes | None) -> bool:
-    if value is None:
-        return False
-    tag, constraints, _ = _tlv(value, 0)
-    fields = _children(constraints) if tag == _SEQUENCE else []
-    return bool(fields) and fields[0][0] == _BOOLEAN and fields[0][1] == b"\xff"
-
-
-def _authority_key_id(value: bytes | None) -> bytes | None:
-    if value is None:
+def _extension(extensions: x509.Extensions, kind: type[_Value]) -> _Value | None:
+    try:
+        return extensions.get_extension_for_class(kind).value
+    except x509.ExtensionNotFound:
         return None
-    _tag, identifier, _ = _tlv(value, 0)
-    fields = _children(identifier)
-    return fields[0][1] if fields and fields[0][0] == _KEY_IDENTIFIER else None
 
 
 def certificate_facts(pem: str) -> CertificateFacts | None:
@@ -125,34 +58,19 @@ def certificate_facts(pem: str) -> CertificateFacts | None:
     if der is None:
         return None
     try:
-        _tag, certificate, end = _tlv(der, 0)
-        if end != len(der):
-            return None
-        (tbs_tag, tbs, _), *_rest = _children(certificate)
-        if tbs_tag != _SEQUENCE:
-            return None
-        fields = _children(tbs)
-        if fields and fields[0][0] == _VERSION:
-            fields = fields[1:]
-        # serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo, ...
-        issuer, subject = fields[2][2], fields[4][2]
-        extensions: dict[bytes, bytes] = {}
-        for tag, contents, _ in fields[6:]:
-            if tag == _EXTENSIONS:
-                _seq, inner, _ = _tlv(contents, 0)
-                extensions = _extension_facts(inner)
-        eku = extensions.get(_EXTENDED_KEY_USAGE)
-        ski = extensions.get(_SUBJECT_KEY_ID)
+        cert = x509.load_der_x509_certificate(der)
+        extensions = cert.extensions
+        constraints = _extension(extensions, x509.BasicConstraints)
+        usage = _extension(extensions, x509.ExtendedKeyUsage)
+        subject_key = _extension(extensions, x509.SubjectKeyIdentifier)
+        authority_key = _extension(extensions, x509.AuthorityKeyIdentifier)
         return CertificateFacts(
-            issuer=issuer,
-            subject=subject,
-            is_ca=_is_ca(extensions.get(_BASIC_CONSTRAINTS)),
-            ocsp_signing=eku is not None
-            and any(
-                tag == _OID and oid == _OCSP_SIGNING for tag, oid, _ in _children(_tlv(eku, 0)[1])
-            ),
-            subject_key_id=_tlv(ski, 0)[1] if ski is not None else None,
-            authority_key_id=_authority_key_id(extensions.get(_AUTHORITY_KEY_ID)),
+            issuer=cert.issuer.public_bytes(),
+            subject=cert.subject.public_bytes(),
+            is_ca=constraints is not None and constraints.ca,
+            ocsp_signing=usage is not None and ExtendedKeyUsageOID.OCSP_SIGNING in usage,
+            subject_key_id=subject_key.digest if subject_key is not None else None,
+            authority_key_id=authority_key.key_identifier if authority_key is not None else None,
         )
-    except (_DerError, IndexError, ValueError):
+    except ValueError:  # malformed DER, names or extensions
         return None

@@ -33,6 +33,40 @@ ENDPOINT_LOOKUP_MARKER_ID = "OcspIotDataAtsEndpoint"
 # -- checks ----------------------------------------------------------------------------------
 
 
+#: The CNAME's TTL when none is given, and the longest one taken.
+DEFAULT_RECORD_TTL = cdk.Duration.minutes(5)
+MAX_RECORD_TTL = cdk.Duration.days(2)
+
+
+def config_name_of(problems: Problems, scope: Construct, given: object) -> str:
+    """The domain configuration's name: ``given``, or a unique one for ``scope`` (also when
+    ``given`` is not a string, which is reported)."""
+    if given is not None and not isinstance(given, str):
+        problems.add("domain_configuration_name", "a string", given)
+        given = None
+    if given is None:
+        return cdk.Names.unique_resource_name(scope, max_length=128, separator="-")
+    return given
+
+
+def check_record_ttl(problems: Problems, record_ttl: object) -> cdk.Duration:
+    """The CNAME's TTL: whole seconds from 1 second to 2 days."""
+    if record_ttl is None:
+        return DEFAULT_RECORD_TTL
+    if not isinstance(record_ttl, cdk.Duration):
+        problems.add("record_ttl", "a cdk.Duration", record_ttl, "e.g. cdk.Duration.minutes(5)")
+        return DEFAULT_RECORD_TTL
+    if not record_ttl.is_unresolved():
+        millis = record_ttl.to_milliseconds()
+        problems.require(
+            millis % 1000 == 0 and 1000 <= millis <= MAX_RECORD_TTL.to_milliseconds(),
+            "record_ttl",
+            "whole seconds from 1 second to 2 days",
+            record_ttl.to_human_string(),
+        )
+    return record_ttl
+
+
 def check_domain_name(
     problems: Problems, domain_name: object, hosted_zone: route53.IHostedZone | None
 ) -> None:

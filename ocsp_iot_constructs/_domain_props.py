@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar, cast
+from typing import TypeVar
 
 import aws_cdk as cdk
 from aws_cdk import aws_certificatemanager as acm
@@ -29,9 +29,15 @@ from constructs import Construct
 from . import _ocsp_client as client
 from . import _preauth_function as contract
 from ._device_policy import DevicePolicy, resolve_device_policy
-from ._domain_config import check_certificates, check_domain_name, check_domain_settings
+from ._domain_config import (
+    check_certificates,
+    check_domain_name,
+    check_domain_settings,
+    check_record_ttl,
+    config_name_of,
+)
 from ._ocsp_client import EnvironmentSize, OcspClientOptions
-from ._ocsp_function import FunctionOptions, architecture_of, check_alarm_actions, retention_of
+from ._ocsp_function import FunctionOptions, check_alarm_actions
 from ._types import (
     DomainApplicationProtocol,
     DomainAuthenticationType,
@@ -55,8 +61,6 @@ IOT_BUDGET = cdk.Duration.seconds(5)
 DEFAULT_TIMEOUT = cdk.Duration.seconds(4)
 #: The CNAME's TTL unless one is given, and the longest accepted (Route 53 takes more, but a
 #: record that points at IoT's endpoint gains nothing from a longer one).
-DEFAULT_RECORD_TTL = cdk.Duration.minutes(5)
-MAX_RECORD_TTL = cdk.Duration.days(2)
 #: ``AuthorizerConfig.DefaultAuthorizerName`` (CloudFormation schema).
 _AUTHORIZER_NAME = re.compile(r"[\w=,@-]{1,128}")
 
@@ -151,12 +155,7 @@ def resolve(
             problems, "hash_algorithm", OcspHashAlgorithm, ocsp.hash_algorithm
         ),
     )
-    if domain_configuration_name is not None and not isinstance(domain_configuration_name, str):
-        problems.add("domain_configuration_name", "a string", domain_configuration_name)
-        domain_configuration_name = None
-    config_name = domain_configuration_name or cdk.Names.unique_resource_name(
-        scope, max_length=128, separator="-"
-    )
+    config_name = config_name_of(problems, scope, domain_configuration_name)
     check_domain_name(problems, domain_name, hosted_zone)
     if hosted_zone is not None and not implements(hosted_zone, route53.IHostedZone):
         hosted_zone = None  # reported by check_domain_name
@@ -177,7 +176,7 @@ def resolve(
         ("alarms", alarms),
     ):
         check_bool(problems, keyword, value)
-    ttl = _record_ttl(problems, record_ttl)
+    ttl = check_record_ttl(problems, record_ttl)
     function.check(problems)
     check_alarm_actions(problems, "alarm_actions", alarm_actions)
     check_alarm_actions(problems, "ok_actions", ok_actions)
@@ -305,17 +304,13 @@ def function_options(
     lambda_bundle: str | os.PathLike[str] | None = None,
     snap_start: bool = False,
 ) -> FunctionOptions:
-    """The pre-auth function's Lambda props with the construct's defaults (a string that names
-    an architecture or a retention is taken for it; anything else is left for ``check``)."""
-    return FunctionOptions(
-        # A value that names nothing stays as given: ``FunctionOptions.check`` reports it.
-        architecture=cast(
-            lambda_.Architecture,
-            lambda_.Architecture.ARM_64 if architecture is None else architecture_of(architecture),
-        ),
+    """The pre-auth function's Lambda props with the construct's defaults."""
+    return FunctionOptions.with_defaults(
+        architecture=architecture,
+        default_timeout=DEFAULT_TIMEOUT,
+        timeout=timeout,
+        log_retention=log_retention,
         memory_size=memory_size,
-        timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
-        log_retention=cast(logs.RetentionDays, retention_of(log_retention)),
         tracing=tracing,
         reserved_concurrent_executions=reserved_concurrent_executions,
         provisioned_concurrent_executions=provisioned_concurrent_executions,
@@ -338,24 +333,6 @@ _E = TypeVar("_E", OcspFailMode, OcspHashAlgorithm)
 
 def _optional_enum(problems: Problems, keyword: str, kind: type[_E], value: object) -> _E | None:
     return None if value is None else enum_member(problems, keyword, kind, value)
-
-
-def _record_ttl(problems: Problems, record_ttl: object) -> cdk.Duration:
-    """The CNAME's TTL: whole seconds from 1 second to 2 days."""
-    if record_ttl is None:
-        return DEFAULT_RECORD_TTL
-    if not isinstance(record_ttl, cdk.Duration):
-        problems.add("record_ttl", "a cdk.Duration", record_ttl, "e.g. cdk.Duration.minutes(5)")
-        return DEFAULT_RECORD_TTL
-    if not record_ttl.is_unresolved():
-        millis = record_ttl.to_milliseconds()
-        problems.require(
-            millis % 1000 == 0 and 1000 <= millis <= MAX_RECORD_TTL.to_milliseconds(),
-            "record_ttl",
-            "whole seconds from 1 second to 2 days",
-            record_ttl.to_human_string(),
-        )
-    return record_ttl
 
 
 def _check_authorizer(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -136,6 +137,32 @@ class FunctionOptions:
     wheelhouse: str | os.PathLike[str] | None = None
     lambda_bundle: str | os.PathLike[str] | None = None
     snap_start: bool = False
+
+    @classmethod
+    def with_defaults(
+        cls,
+        *,
+        architecture: object,
+        timeout: object,
+        default_timeout: cdk.Duration,
+        log_retention: object,
+        **options: Any,
+    ) -> FunctionOptions:
+        """The options with the library's defaults for what is ``None`` (arm64, the function's
+        own default timeout); a string that names an architecture or a retention is taken for
+        it, and anything else stays as given for :meth:`check` to report (never replaced by a
+        default because it is falsy)."""
+        return cls(
+            architecture=cast(
+                lambda_.Architecture,
+                lambda_.Architecture.ARM_64
+                if architecture is None
+                else architecture_of(architecture),
+            ),
+            timeout=cast(cdk.Duration, default_timeout if timeout is None else timeout),
+            log_retention=cast(logs.RetentionDays, retention_of(log_retention)),
+            **options,
+        )
 
     def check(self, problems: Problems) -> None:
         """Record every value Lambda would refuse (the timeout is checked with the OCSP

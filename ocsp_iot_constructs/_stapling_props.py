@@ -28,7 +28,6 @@ from dataclasses import dataclass
 
 import aws_cdk as cdk
 from aws_cdk import aws_certificatemanager as acm
-from aws_cdk import aws_lambda as lambda_
 
 from . import _ocsp_client as client
 from . import _stapling_function as contract
@@ -253,10 +252,11 @@ def _responder_url(
 
 
 def _function_options(options: OcspStapling) -> FunctionOptions:
-    return FunctionOptions(
-        architecture=options.architecture or lambda_.Architecture.ARM_64,
+    return FunctionOptions.with_defaults(
+        architecture=options.architecture,
         memory_size=options.memory_size,
-        timeout=options.timeout or DEFAULT_TIMEOUT,
+        timeout=options.timeout,
+        default_timeout=DEFAULT_TIMEOUT,
         log_retention=options.log_retention,
         tracing=options.tracing,
         reserved_concurrent_executions=options.reserved_concurrent_executions,

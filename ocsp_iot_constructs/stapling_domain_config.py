@@ -39,7 +39,7 @@ from ._ocsp_function import check_alarm_actions
 from ._stapling import ServerCertificateStapling
 from ._stapling_types import OcspAuthorizedResponder, OcspStapling
 from ._types import TlsSecurityPolicy
-from ._validation import Problems, check_mapping, warn
+from ._validation import Problems, check_bool, check_mapping, warn
 
 __all__ = [
     "OcspAuthorizedResponder",
@@ -106,9 +106,7 @@ class StaplingDomainConfig(Construct):
         """
         super().__init__(scope, id)
         problems = Problems("StaplingDomainConfig", id)
-        config_name = domain_configuration_name or cdk.Names.unique_resource_name(
-            self, max_length=128, separator="-"
-        )
+        config_name = _domain_config.config_name_of(problems, self, domain_configuration_name)
         _domain_config.check_domain_name(problems, domain_name, hosted_zone)
         _domain_config.check_unique_domain_name(problems, self, domain_name)
         _domain_config.check_certificates(problems, server_certificate, validation_certificate)
@@ -121,6 +119,9 @@ class StaplingDomainConfig(Construct):
             tls_security_policy=tls_security_policy,
             tags=checked_tags,
         )
+        check_bool(problems, "enabled", enabled)
+        check_bool(problems, "alarms", alarms)
+        ttl = _domain_config.check_record_ttl(problems, record_ttl)
         check_alarm_actions(problems, "alarm_actions", alarm_actions)
         check_alarm_actions(problems, "ok_actions", ok_actions)
         checked = _stapling_props.check(
@@ -182,7 +183,7 @@ class StaplingDomainConfig(Construct):
                 self,
                 hosted_zone=hosted_zone,
                 domain_name=domain_name,
-                ttl=record_ttl or cdk.Duration.minutes(5),
+                ttl=ttl,
                 domain_configuration=self.domain_configuration,
                 comment="Devices reach the OCSP-stapling IoT domain through this name",
             )

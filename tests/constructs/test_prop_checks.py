@@ -1,8 +1,9 @@
 """Every prop of the constructs has a checked type and one clear message.
 
 One failure test per mistake a user makes (``test_fails_when_...``), and property tests that feed
-wrong-typed values to every prop of ``OcspValidatingDomain``, ``OcspPrivateCa`` and
-``OcspIotDashboard`` and require a ``PropsError`` naming that prop, never another exception.
+wrong-typed values to every prop of ``OcspValidatingDomain``, ``OcspPrivateCa``,
+``OcspIotDashboard``, ``StaplingDomainConfig`` and its options (``OcspStapling``,
+``OcspAuthorizedResponder``) and require a ``PropsError`` naming that prop, never another exception.
 """
 
 from __future__ import annotations
@@ -23,10 +24,13 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ocsp_iot_constructs import (
+    OcspAuthorizedResponder,
     OcspIotDashboard,
     OcspPrivateCa,
+    OcspStapling,
     OcspValidatingDomain,
     PropsError,
+    StaplingDomainConfig,
     TrustedCa,
 )
 from ocsp_iot_constructs._validation import DNS_NAME_RULE
@@ -39,6 +43,7 @@ from tests.constructs.domain_support import (
     server_cert,
     template_of,
 )
+from tests.constructs.stapling_support import authorized_responder, lambda_stapling, make_stapling
 from tests.support import new_app
 
 
@@ -460,3 +465,75 @@ def test_every_dashboard_prop_rejects_a_wrong_type_by_name(
     with pytest.raises(PropsError) as caught:
         OcspIotDashboard(stack, "Dashboard", **props)
     assert _names_the_prop(caught.value.problems, prop), (prop, value, caught.value.problems)
+
+
+STAPLING_DOMAIN_PROPS = _props(StaplingDomainConfig.__init__)
+STAPLING_PROPS = _props(OcspStapling.__init__)
+RESPONDER_PROPS = _props(OcspAuthorizedResponder.__init__)
+
+
+def test_the_stapling_property_tests_cover_every_prop() -> None:
+    assert {"domain_name", "stapling", "enabled", "tags"} <= dict(STAPLING_DOMAIN_PROPS).keys()
+    assert {"responder_function", "trusted_cas", "memory_size"} <= dict(STAPLING_PROPS).keys()
+    assert set(dict(RESPONDER_PROPS)) == {"certificate", "certificate_pem"}
+
+
+@pytest.mark.parametrize(
+    ("prop", "annotation"), STAPLING_DOMAIN_PROPS, ids=[p for p, _ in STAPLING_DOMAIN_PROPS]
+)
+@PROPERTY_SETTINGS
+@with_exemplars
+@given(value=JUNK)
+def test_every_stapling_domain_prop_rejects_a_wrong_type_by_name(
+    prop: str, annotation: str, value: object
+) -> None:
+    if not _wrong_for(_kind(annotation), value):
+        return
+    stack = new_stack()
+    props: dict[str, Any] = {"stapling": None, prop: value}
+    with pytest.raises(PropsError) as caught:
+        make_stapling(stack, **props)
+    assert _names_the_prop(caught.value.problems, prop), (prop, value, caught.value.problems)
+
+
+@pytest.mark.parametrize(("prop", "annotation"), STAPLING_PROPS, ids=[p for p, _ in STAPLING_PROPS])
+@PROPERTY_SETTINGS
+@with_exemplars
+@given(value=JUNK)
+def test_every_stapling_option_rejects_a_wrong_type_by_name(
+    prop: str, annotation: str, value: object
+) -> None:
+    if not _wrong_for(_kind(annotation), value):
+        return
+    with pytest.raises(PropsError) as caught:
+        make_stapling(new_stack(), lambda_stapling(**{prop: value}))
+    problems = caught.value.problems
+    assert _names_the_prop(problems, f"stapling.{prop}"), (prop, value, problems)
+
+
+@pytest.mark.parametrize(
+    ("prop", "annotation"), RESPONDER_PROPS, ids=[p for p, _ in RESPONDER_PROPS]
+)
+@PROPERTY_SETTINGS
+@with_exemplars
+@given(value=JUNK)
+def test_every_authorized_responder_prop_rejects_a_wrong_type_by_name(
+    prop: str, annotation: str, value: object
+) -> None:
+    if not _wrong_for(_kind(annotation), value):
+        return
+    stack = new_stack()
+    responder = authorized_responder(stack)
+    props: dict[str, Any] = {
+        "certificate": responder.certificate,
+        "certificate_pem": responder.certificate_pem,
+    }
+    props[prop] = value
+    with pytest.raises(PropsError) as caught:
+        make_stapling(stack, lambda_stapling(authorized_responder=OcspAuthorizedResponder(**props)))
+    problems = caught.value.problems
+    assert _names_the_prop(problems, f"stapling.authorized_responder.{prop}"), (
+        prop,
+        value,
+        problems,
+    )
