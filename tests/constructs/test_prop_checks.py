@@ -386,6 +386,7 @@ def _names_the_prop(problems: tuple[str, ...], prop: str) -> bool:
 _COUNTER = itertools.count()
 PROPERTY_SETTINGS = settings(
     max_examples=8,
+    deadline=None,  # a synth takes what it takes on a busy machine
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 #: One value of each kind, tried for every prop besides the generated ones.
@@ -411,62 +412,6 @@ def with_exemplars(test: Callable[..., None]) -> Callable[..., None]:
     return test
 
 
-@pytest.mark.parametrize(("prop", "annotation"), DOMAIN_PROPS, ids=[p for p, _ in DOMAIN_PROPS])
-@PROPERTY_SETTINGS
-@with_exemplars
-@given(value=JUNK)
-def test_every_domain_prop_rejects_a_wrong_type_by_name(
-    prop: str, annotation: str, value: object
-) -> None:
-    kind = _kind(annotation)
-    if not _wrong_for(kind, value):
-        return
-    stack = new_stack()
-    props: dict[str, Any] = {
-        "domain_name": "devices.example.com",
-        "server_certificate": server_cert(stack),
-        "trusted_cas": [TrustedCa.from_pem(CA_PEM, ocsp_responder_url=OCSP_URL)],
-        prop: value,
-    }
-    with pytest.raises(PropsError) as caught:
-        OcspValidatingDomain(stack, f"Domain{next(_COUNTER)}", **props)
-    assert _names_the_prop(caught.value.problems, prop), (prop, value, caught.value.problems)
-
-
-@pytest.mark.parametrize(("prop", "annotation"), CA_PROPS, ids=[p for p, _ in CA_PROPS])
-@PROPERTY_SETTINGS
-@with_exemplars
-@given(value=JUNK)
-def test_every_ca_prop_rejects_a_wrong_type_by_name(
-    prop: str, annotation: str, value: object
-) -> None:
-    if not _wrong_for(_kind(annotation), value):
-        return
-    stack = cdk.Stack(new_app(), "S")
-    props: dict[str, Any] = {prop: value}
-    with pytest.raises(PropsError) as caught:
-        OcspPrivateCa(stack, "Ca", **props)
-    assert _names_the_prop(caught.value.problems, prop), (prop, value, caught.value.problems)
-
-
-@pytest.mark.parametrize(
-    ("prop", "annotation"), DASHBOARD_PROPS, ids=[p for p, _ in DASHBOARD_PROPS]
-)
-@PROPERTY_SETTINGS
-@with_exemplars
-@given(value=JUNK)
-def test_every_dashboard_prop_rejects_a_wrong_type_by_name(
-    prop: str, annotation: str, value: object
-) -> None:
-    if not _wrong_for(_kind(annotation), value):
-        return
-    stack = new_stack()
-    props: dict[str, Any] = {"domains": [make_domain(stack)], prop: value}
-    with pytest.raises(PropsError) as caught:
-        OcspIotDashboard(stack, "Dashboard", **props)
-    assert _names_the_prop(caught.value.problems, prop), (prop, value, caught.value.problems)
-
-
 STAPLING_DOMAIN_PROPS = _props(StaplingDomainConfig.__init__)
 STAPLING_PROPS = _props(OcspStapling.__init__)
 RESPONDER_PROPS = _props(OcspAuthorizedResponder.__init__)
@@ -478,62 +423,81 @@ def test_the_stapling_property_tests_cover_every_prop() -> None:
     assert set(dict(RESPONDER_PROPS)) == {"certificate", "certificate_pem"}
 
 
-@pytest.mark.parametrize(
-    ("prop", "annotation"), STAPLING_DOMAIN_PROPS, ids=[p for p, _ in STAPLING_DOMAIN_PROPS]
-)
-@PROPERTY_SETTINGS
-@with_exemplars
-@given(value=JUNK)
-def test_every_stapling_domain_prop_rejects_a_wrong_type_by_name(
-    prop: str, annotation: str, value: object
-) -> None:
-    if not _wrong_for(_kind(annotation), value):
-        return
+def _domain(prop: str, value: object) -> None:
     stack = new_stack()
+    props: dict[str, Any] = {
+        "domain_name": "devices.example.com",
+        "server_certificate": server_cert(stack),
+        "trusted_cas": [TrustedCa.from_pem(CA_PEM, ocsp_responder_url=OCSP_URL)],
+        prop: value,
+    }
+    OcspValidatingDomain(stack, f"Domain{next(_COUNTER)}", **props)
+
+
+def _ca(prop: str, value: object) -> None:
+    props: dict[str, Any] = {prop: value}
+    OcspPrivateCa(cdk.Stack(new_app(), "S"), "Ca", **props)
+
+
+def _dashboard(prop: str, value: object) -> None:
+    stack = new_stack()
+    props: dict[str, Any] = {"domains": [make_domain(stack)], prop: value}
+    OcspIotDashboard(stack, "Dashboard", **props)
+
+
+def _stapling_domain(prop: str, value: object) -> None:
     props: dict[str, Any] = {"stapling": None, prop: value}
-    with pytest.raises(PropsError) as caught:
-        make_stapling(stack, **props)
-    assert _names_the_prop(caught.value.problems, prop), (prop, value, caught.value.problems)
+    make_stapling(new_stack(), **props)
 
 
-@pytest.mark.parametrize(("prop", "annotation"), STAPLING_PROPS, ids=[p for p, _ in STAPLING_PROPS])
-@PROPERTY_SETTINGS
-@with_exemplars
-@given(value=JUNK)
-def test_every_stapling_option_rejects_a_wrong_type_by_name(
-    prop: str, annotation: str, value: object
-) -> None:
-    if not _wrong_for(_kind(annotation), value):
-        return
-    with pytest.raises(PropsError) as caught:
-        make_stapling(new_stack(), lambda_stapling(**{prop: value}))
-    problems = caught.value.problems
-    assert _names_the_prop(problems, f"stapling.{prop}"), (prop, value, problems)
+def _stapling_option(prop: str, value: object) -> None:
+    make_stapling(new_stack(), lambda_stapling(**{prop: value}))
 
 
-@pytest.mark.parametrize(
-    ("prop", "annotation"), RESPONDER_PROPS, ids=[p for p, _ in RESPONDER_PROPS]
-)
-@PROPERTY_SETTINGS
-@with_exemplars
-@given(value=JUNK)
-def test_every_authorized_responder_prop_rejects_a_wrong_type_by_name(
-    prop: str, annotation: str, value: object
-) -> None:
-    if not _wrong_for(_kind(annotation), value):
-        return
+def _authorized_responder(prop: str, value: object) -> None:
     stack = new_stack()
     responder = authorized_responder(stack)
     props: dict[str, Any] = {
         "certificate": responder.certificate,
         "certificate_pem": responder.certificate_pem,
+        prop: value,
     }
-    props[prop] = value
+    make_stapling(stack, lambda_stapling(authorized_responder=OcspAuthorizedResponder(**props)))
+
+
+#: (what builds it with one prop set, the prefix its problems carry, its props).
+BUILDERS: dict[str, tuple[Callable[[str, object], None], str, list[tuple[str, str]]]] = {
+    "OcspValidatingDomain": (_domain, "", DOMAIN_PROPS),
+    "OcspPrivateCa": (_ca, "", CA_PROPS),
+    "OcspIotDashboard": (_dashboard, "", DASHBOARD_PROPS),
+    "StaplingDomainConfig": (_stapling_domain, "", STAPLING_DOMAIN_PROPS),
+    "OcspStapling": (_stapling_option, "stapling.", STAPLING_PROPS),
+    "OcspAuthorizedResponder": (
+        _authorized_responder,
+        "stapling.authorized_responder.",
+        RESPONDER_PROPS,
+    ),
+}
+EVERY_PROP = [
+    (kind, prop, annotation)
+    for kind, (_build, _prefix, props) in BUILDERS.items()
+    for prop, annotation in props
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "prop", "annotation"), EVERY_PROP, ids=[f"{k}.{p}" for k, p, _ in EVERY_PROP]
+)
+@PROPERTY_SETTINGS
+@with_exemplars
+@given(value=JUNK)
+def test_every_prop_rejects_a_wrong_type_by_name(
+    kind: str, prop: str, annotation: str, value: object
+) -> None:
+    if not _wrong_for(_kind(annotation), value):
+        return
+    build, prefix, _props_of_kind = BUILDERS[kind]
     with pytest.raises(PropsError) as caught:
-        make_stapling(stack, lambda_stapling(authorized_responder=OcspAuthorizedResponder(**props)))
+        build(prop, value)
     problems = caught.value.problems
-    assert _names_the_prop(problems, f"stapling.authorized_responder.{prop}"), (
-        prop,
-        value,
-        problems,
-    )
+    assert _names_the_prop(problems, f"{prefix}{prop}"), (kind, prop, value, problems)
