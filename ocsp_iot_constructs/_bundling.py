@@ -10,12 +10,12 @@ version::
 
 Then the whole bundle is compiled to bytecode by an interpreter of the runtime's Python version,
 when the synthesizing machine has one (see :func:`bytecode_compiler`): Lambda's code folder is
-read-only, so without shipped bytecode every cold start compiles every module again (about
-150 ms for this code and ``cryptography``). The ``.pyc`` files are *unchecked-hash* ones
-(PEP 552): CDK zips assets with every file dated 1980-01-01, which would make timestamp-based
-``.pyc`` files stale, so the import system would ignore them; hash-based ones are used whatever
-the dates. Without such an interpreter the bundle ships sources only (an info annotation says
-so) and works the same, only its cold starts are slower.
+read-only, so without shipped bytecode every cold start compiles every module again (about 55 ms
+more for this code and ``cryptography`` in ``make bench``'s reference run). The ``.pyc`` files are
+*unchecked-hash* ones (PEP 552): CDK zips assets with every file dated 1980-01-01, which would make
+timestamp-based ``.pyc`` files stale, so the import system would ignore them; hash-based ones are
+used whatever the dates. Without such an interpreter the bundle ships sources only (an info
+annotation says so) and works the same, only its cold starts are slower.
 
 Only binary wheels built for that platform are accepted, so the native libraries in the bundle
 (cryptography's ``_rust.abi3.so``, cffi's ``_cffi_backend``) always match the function's

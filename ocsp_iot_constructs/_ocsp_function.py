@@ -388,8 +388,9 @@ class OcspFunction:
             cdk.Annotations.of(self.function).add_info(
                 f"The Lambda bundle ships without bytecode: this machine has no Python "
                 f"{version} to compile it (python{version} on PATH, or {BYTECODE_PYTHON_ENV}). "
-                "It works the same, but every cold start compiles every module (~150 ms more); "
-                "synthesize where that interpreter exists, or see the performance notes."
+                "It works the same, but every cold start compiles every module (about 55 ms "
+                "more in the benchmark's reference run); synthesize where that interpreter "
+                "exists, or deploy a prebuilt bundle built there (docs/performance.md)."
             )
 
     def _acknowledge_findings(self, synchronous_caller: str) -> None:
