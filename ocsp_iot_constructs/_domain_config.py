@@ -105,19 +105,34 @@ def check_domain_name(
         )
 
 
+def _same_place(one: Construct, other: Construct) -> bool:
+    """Can the two constructs' stacks be in one account and Region (IoT Core's scope for a
+    domain name)? Only two different concrete accounts or Regions say no."""
+    first, second = cdk.Stack.of(one), cdk.Stack.of(other)
+    for a, b in ((first.account, second.account), (first.region, second.region)):
+        if not is_token(a) and not is_token(b) and a != b:
+            return False
+    return True
+
+
 def check_unique_domain_name(problems: Problems, scope: Construct, domain_name: object) -> None:
-    """No other ``AWS::IoT::DomainConfiguration`` of the app serves ``domain_name`` (one created
-    before ``scope``; a name only known at deploy time is not compared)."""
+    """No other ``AWS::IoT::DomainConfiguration`` of the app serves ``domain_name`` in the same
+    account and Region (one created before ``scope``; a name only known at deploy time is not
+    compared, nor stacks of two different concrete accounts or Regions)."""
     if not isinstance(domain_name, str) or is_token(domain_name):
         return
     for node in scope.node.root.node.find_all():
-        if isinstance(node, iot.CfnDomainConfiguration) and node.domain_name == domain_name:
+        if (
+            isinstance(node, iot.CfnDomainConfiguration)
+            and node.domain_name == domain_name
+            and _same_place(scope, node)
+        ):
             owner = node.node.scope
             path = (owner or node).node.path
             problems.add(
                 "domain_name",
-                "a name that no other domain configuration of the app serves (IoT Core serves "
-                "a domain name from one domain configuration)",
+                "a name that no other domain configuration of the app serves in this account "
+                "and Region (IoT Core serves a domain name from one domain configuration)",
                 domain_name,
                 f"{path!r} already serves it: give this one another domain_name, or, for OCSP "
                 "stapling and the pre-auth check on one endpoint, replace both by one "

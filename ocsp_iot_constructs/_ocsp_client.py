@@ -559,11 +559,20 @@ _PEM_CERT = re.compile(
 )
 
 
+#: What a trusted CA the pre-auth Lambda refuses would do (the end of the message).
+PREAUTH_REFUSED = "the Lambda would refuse it and deny every device (CONFIG_ERROR)"
+
+
 def check_trusted_cas(
-    problems: Problems, trusted_cas: object, *, keyword: str = "trusted_cas"
+    problems: Problems,
+    trusted_cas: object,
+    *,
+    keyword: str = "trusted_cas",
+    refused: str = PREAUTH_REFUSED,
 ) -> list[TrustedIssuer]:
     """Record every unusable entry of ``trusted_cas`` (the prop ``keyword``); return the usable
-    ones. A literal PEM must also be a CA the Lambda accepts (``_trusted_ca``)."""
+    ones. A literal PEM must also be a CA the Lambda accepts (``_trusted_ca``); ``refused`` says
+    what the function would do with one it does not."""
     if isinstance(trusted_cas, str | bytes | bytearray) or not isinstance(trusted_cas, Sequence):
         problems.add(
             keyword,
@@ -616,15 +625,15 @@ def check_trusted_cas(
                 abbreviate(pem),
             )
             continue
-        refused = None if is_token(pem) else _trusted_ca.pem_problem(pem)
-        if refused is not None:
+        unusable = None if is_token(pem) else _trusted_ca.pem_problem(pem)
+        if unusable is not None:
             # Kept in the list: its URL and size still count, so this is the only problem.
-            problem, what = refused
+            problem, what = unusable
             problems.add(
                 f"{keyword}.issuing_ca_certificate_pem",
                 problem,
                 what,
-                "the Lambda would refuse it and deny every device (CONFIG_ERROR)",
+                refused,
             )
         issuers.append(issuer)
     return issuers

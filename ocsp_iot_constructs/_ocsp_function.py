@@ -239,21 +239,28 @@ class FunctionOptions:
             )
 
     def _check_placement(self, problems: Problems) -> None:
+        """Each placement prop: its type, then (only when that is right) whether it may be set
+        without ``vpc`` (one message per mistake)."""
         if self.vpc is not None and not implements(self.vpc, ec2.IVpc):
             problems.add("vpc", "an ec2.IVpc", type(self.vpc).__name__)
         groups = self.security_groups
-        groups_ok = not isinstance(groups, str | bytes) and isinstance(groups, Sequence)
-        if not groups_ok or not all(implements(group, ec2.ISecurityGroup) for group in groups):
+        groups_ok = (
+            not isinstance(groups, str | bytes)
+            and isinstance(groups, Sequence)
+            and all(implements(group, ec2.ISecurityGroup) for group in groups)
+        )
+        if not groups_ok:
             problems.add("security_groups", "a list of ec2.ISecurityGroup", groups)
-        if self.vpc is None:
-            for keyword, value in (
-                ("vpc_subnets", self.vpc_subnets),
-                ("security_groups", (list(groups) or None) if groups_ok else None),
-            ):
-                if value is not None:
-                    problems.add(keyword, "omitted unless vpc is set", value, "set vpc too")
-        if self.vpc_subnets is not None and not isinstance(self.vpc_subnets, ec2.SubnetSelection):
+        subnets_ok = self.vpc_subnets is None or isinstance(self.vpc_subnets, ec2.SubnetSelection)
+        if not subnets_ok:
             problems.add("vpc_subnets", "an ec2.SubnetSelection", type(self.vpc_subnets).__name__)
+        if self.vpc is None:
+            for keyword, value, ok in (
+                ("vpc_subnets", self.vpc_subnets, subnets_ok),
+                ("security_groups", (list(groups) or None) if groups_ok else None, groups_ok),
+            ):
+                if ok and value is not None:
+                    problems.add(keyword, "omitted unless vpc is set", value, "set vpc too")
         if self.log_encryption_key is not None and not implements(
             self.log_encryption_key, kms.IKey
         ):

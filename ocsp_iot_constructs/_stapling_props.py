@@ -130,26 +130,6 @@ def _facts(pem: object) -> CertificateFacts | None:
     return certificate_facts(pem) if isinstance(pem, str) and not is_token(pem) else None
 
 
-def _check_trusted_ca_facts(problems: Problems, issuers: Sequence[TrustedIssuer]) -> None:
-    for index, issuer in enumerate(issuers):
-        pem = issuer.issuing_ca_certificate_pem
-        facts = _facts(pem)
-        if isinstance(pem, str) and not is_token(pem) and facts is None:
-            problems.add(
-                f"trusted_cas[{index}].issuing_ca_certificate_pem",
-                "a certificate whose DER can be read",
-                client.abbreviate(pem),
-            )
-        elif facts is not None and not facts.is_ca:
-            problems.add(
-                f"trusted_cas[{index}]",
-                "a CA certificate (basicConstraints cA=TRUE): the Lambda refuses any other, and "
-                "a self-signed server certificate cannot be stapled",
-                client.abbreviate(pem),
-                "trust the CA that issued the server certificate",
-            )
-
-
 def _check_authorized_responder(  # noqa: PLR0911 - one early return per failed check
     problems: Problems,
     responder: object,
@@ -206,12 +186,13 @@ def _check_authorized_responder(  # noqa: PLR0911 - one early return per failed 
             client.abbreviate(pem),
         )
         return responder
-    problems.require(
-        not facts.is_ca,
-        "authorized_responder.certificate_pem",
-        "a delegated responder certificate, not a CA certificate",
-        client.abbreviate(pem),
-    )
+    if facts.is_ca:  # the one problem: the other rules are about delegates
+        problems.add(
+            "authorized_responder.certificate_pem",
+            "a delegated responder certificate, not a CA certificate",
+            client.abbreviate(pem),
+        )
+        return responder
     problems.require(
         facts.ocsp_signing,
         "authorized_responder.certificate_pem",
@@ -232,9 +213,29 @@ def _check_authorized_responder(  # noqa: PLR0911 - one early return per failed 
     return responder
 
 
+#: What a trusted CA the stapling Lambda refuses would do (the end of the message).
+REFUSED_CA = (
+    "the stapling Lambda would refuse it (CONFIG_ERROR) and nothing would be stapled; trust the "
+    "CA that issued the server certificate (a self-signed server certificate cannot be stapled)"
+)
+
+
+def _ca_keywords(options: OcspStapling) -> list[str]:
+    """The keywords under which ``trusted_cas`` and its entries are reported."""
+    count = len(options.trusted_cas) if isinstance(options.trusted_cas, Sequence) else 0
+    entries = [f"trusted_cas[{index}]" for index in range(count)]
+    return ["trusted_cas", *entries, *(f"{entry}.issuing_ca_certificate_pem" for entry in entries)]
+
+
 def _responder_url(
-    problems: Problems, options: OcspStapling, issuers: Sequence[TrustedIssuer]
+    problems: Problems,
+    options: OcspStapling,
+    issuers: Sequence[TrustedIssuer],
+    *,
+    cas_ok: bool,
 ) -> str | None:
+    """The URL the stapling Lambda forwards to; when it would come from ``trusted_cas`` and
+    those were reported unusable, no second problem about it."""
     if options.responder_url is not None:
         client.check_url(problems, "responder_url", options.responder_url)
         return options.responder_url if isinstance(options.responder_url, str) else None
@@ -242,6 +243,8 @@ def _responder_url(
     if len(urls) == 1:
         client.check_url(problems, "trusted_cas[0].ocsp_responder_url", urls[0])
         return urls[0]
+    if not cas_ok:
+        return None
     problems.add(
         "responder_url",
         "the URL of the responder the stapling Lambda forwards to",
@@ -296,11 +299,12 @@ def check(parent: Problems, stapling: object, *, stack: cdk.Stack) -> StaplingPr
     problems.require(
         isinstance(with_lambda, bool), "responder_function", "True or False", with_lambda
     )
-    if not options.trusted_cas and not with_lambda:
+    # Without trusted CAs only the Lambda (responder_function=True) needs them; when the switch
+    # itself is wrong (reported above) no second problem follows from it.
+    if not options.trusted_cas and with_lambda is not True:
         issuers: list[TrustedIssuer] = []
     else:
-        issuers = client.check_trusted_cas(problems, options.trusted_cas)
-    _check_trusted_ca_facts(problems, issuers)
+        issuers = client.check_trusted_cas(problems, options.trusted_cas, refused=REFUSED_CA)
     responder = _check_authorized_responder(
         problems,
         options.authorized_responder,
@@ -331,7 +335,9 @@ def check(parent: Problems, stapling: object, *, stack: cdk.Stack) -> StaplingPr
             days_to_expiry_threshold=options.days_to_expiry_threshold,
         )
 
-    url = _responder_url(problems, options, issuers)
+    url = _responder_url(
+        problems, options, issuers, cas_ok=not problems.reported(*_ca_keywords(options))
+    )
     function = _function_options(options)
     function.check(problems)
     ocsp = OcspClientOptions(

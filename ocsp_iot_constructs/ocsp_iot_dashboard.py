@@ -84,9 +84,11 @@ class OcspIotDashboard(Construct):
             are shown too). Default: none.
         :param stapled: objects with ``domain_configuration_name``,
             ``metric_staple_retrievals()`` and ``metric_days_to_expiry()``
-            (:class:`StapledDomain`). Default: none. At least one domain or stapled domain.
-        :param alarms: further alarms for the alarm status widget (e.g. a stapling
-            construct's). Default: none.
+            (:class:`StapledDomain`); their ``alarms``, when they have some (the stapling
+            constructs of this library do), are on the alarm status widget too. Default: none.
+            At least one domain or stapled domain.
+        :param alarms: further alarms for the alarm status widget (each alarm is shown once,
+            however often it is given). Default: none.
         :param dashboard_name: 1-255 of letters, digits, '-' and '_'. Default: a name
             CloudFormation generates.
         """
@@ -135,10 +137,16 @@ class OcspIotDashboard(Construct):
             )
         problems.raise_if_any()
 
-        every_alarm: list[cloudwatch.IAlarm] = [
-            alarm for domain in domain_list for alarm in _alarms_of(domain)
+        given = [
+            *(alarm for domain in domain_list for alarm in _alarms_of(domain)),
+            *(alarm for domain in stapled_list for alarm in _alarms_of(domain)),
+            *extra_alarms,
         ]
-        every_alarm += extra_alarms
+        # one entry per alarm (a validating domain's stapling part may come twice)
+        every_alarm: list[cloudwatch.IAlarm] = []
+        for alarm in given:
+            if not any(alarm is seen for seen in every_alarm):
+                every_alarm.append(alarm)
         rows: list[list[cloudwatch.IWidget]] = []
         if every_alarm:
             rows.append(
@@ -158,8 +166,9 @@ class OcspIotDashboard(Construct):
         """The dashboard (also ``node.default_child``'s owner)."""
 
 
-def _alarms_of(domain: OcspValidatingDomain) -> tuple[cloudwatch.IAlarm, ...]:
-    alarms: tuple[cloudwatch.IAlarm, ...] = getattr(domain, "alarms", ())
+def _alarms_of(domain: object) -> tuple[cloudwatch.IAlarm, ...]:
+    """The construct's ``alarms`` (none when it has no such attribute)."""
+    alarms: tuple[cloudwatch.IAlarm, ...] = tuple(getattr(domain, "alarms", ()))
     return alarms
 
 

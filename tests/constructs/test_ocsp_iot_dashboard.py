@@ -29,6 +29,7 @@ from tests.constructs.domain_support import (
     only,
     template_of,
 )
+from tests.constructs.stapling_support import lambda_stapling, make_stapling
 from tests.support import ROOT, cfn_lint_errors, logical_id_of, new_app
 
 
@@ -405,3 +406,32 @@ def test_the_docs_snippet_builds_the_dashboard() -> None:
     titles = [w["properties"].get("title") for w in dashboard_body(stack)["widgets"]]
     assert "Decisions by reason: partners.example.com" in titles
     assert "Staple retrievals (RetrieveOCSPStapleData.Success)" in titles
+
+
+def test_the_alarms_of_stapled_domains_are_on_the_alarm_widget_once() -> None:
+    """A stapling construct's alarms come with it (``stapled=``), also when the validating
+    domain that staples is given in both lists, and an alarm given again is shown once."""
+    stack = new_stack()
+    domain = make_domain(stack, stapling=lambda_stapling())
+    endpoint = make_stapling(
+        stack,
+        lambda_stapling(),
+        domain_name="partners.example.com",
+        server_certificate=acm.Certificate.from_certificate_arn(stack, "PartnersCert", CERT_ARN),
+    )
+    stapling_alarms = [*domain.stapling.alarms, *endpoint.alarms]  # type: ignore[union-attr]
+    assert len(endpoint.alarms) >= 2
+    OcspIotDashboard(
+        stack,
+        "Dashboard",
+        domains=[domain],
+        stapled=[domain.stapling, endpoint],  # type: ignore[list-item]
+        alarms=[endpoint.alarms[0]],
+    )
+    shown = _widget(dashboard_body(stack), "Alarms")["alarms"]
+    expected = [
+        f"{{GetAtt:{logical_id_of(stack, alarm.node.default_child)}.Arn}}"
+        for alarm in (*domain.alarms, *stapling_alarms)
+    ]
+    assert len(set(expected)) == len(expected)
+    assert sorted(shown) == sorted(expected)

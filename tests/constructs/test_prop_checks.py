@@ -501,3 +501,8 @@ def test_every_prop_rejects_a_wrong_type_by_name(
         build(prop, value)
     problems = caught.value.problems
     assert _names_the_prop(problems, f"{prefix}{prop}"), (kind, prop, value, problems)
+    # one clear message: nothing about a prop the user did not set, and for a single wrong
+    # value one message (a wrong list or mapping gets one per wrong entry)
+    assert all(_names_the_prop((p,), f"{prefix}{prop}") for p in problems), (kind, prop, problems)
+    if not isinstance(value, list | tuple | dict):
+        assert len(problems) == 1, (kind, prop, value, problems)

@@ -610,8 +610,9 @@ def test_fails_when_a_stapling_domain_repeats_a_validating_domains_name() -> Non
         )
     (problem,) = failure.value.problems
     assert problem == (
-        "domain_name must be a name that no other domain configuration of the app serves "
-        "(IoT Core serves a domain name from one domain configuration), got "
+        "domain_name must be a name that no other domain configuration of the app serves in "
+        "this account and Region (IoT Core serves a domain name from one domain configuration), "
+        "got "
         "'devices.example.com'; 'Stack/Domain' already serves it: give this one another "
         "domain_name, or, for OCSP stapling and the pre-auth check on one endpoint, replace "
         "both by one OcspValidatingDomain(..., stapling=OcspStapling(...))"
@@ -625,6 +626,22 @@ def test_fails_when_a_validating_domain_repeats_a_name_in_another_stack() -> Non
     second = cdk.Stack(app, "Second", env=cdk.Environment(account=ACCOUNT, region=REGION))
     with pytest.raises(PropsError, match=r"'Stack/Endpoint' already serves it"):
         make_domain(second)
+
+
+def test_one_name_may_be_served_in_two_regions_or_accounts() -> None:
+    """IoT Core's domain names are per account and Region: a multi-Region app serves one name
+    from each Region; an environment-agnostic stack could be anywhere, so it still counts."""
+    app = new_app()
+    make_stapling(new_stack(app))
+    for name, account, region in (
+        ("OtherRegion", ACCOUNT, "eu-central-1"),
+        ("OtherAccount", "210987654321", REGION),
+    ):
+        stack = cdk.Stack(app, name, env=cdk.Environment(account=account, region=region))
+        make_domain(stack)  # no error
+    agnostic = cdk.Stack(app, "Anywhere")
+    with pytest.raises(PropsError, match=r"'Stack/Endpoint' already serves it"):
+        make_domain(agnostic)
 
 
 def test_fails_when_a_raw_domain_configuration_has_the_name() -> None:
@@ -704,8 +721,10 @@ FAILURES: dict[str, tuple[Callable[[cdk.Stack], Any], str]] = {
     ),
     "trusted-ca-is-not-a-ca": (
         lambda _s: lambda_stapling(trusted_cas=[TrustedCa.from_pem(_not_a_ca_pem(), OCSP_URL)]),
-        r"stapling.trusted_cas\[0\] must be a CA certificate \(basicConstraints cA=TRUE\): the "
-        r"Lambda refuses any other, and a self-signed server certificate cannot be stapled",
+        r"stapling.trusted_cas\[0\].issuing_ca_certificate_pem must be a CA certificate "
+        r"\(basicConstraints cA=TRUE\), got .*; the stapling Lambda would refuse it "
+        r"\(CONFIG_ERROR\) and nothing would be stapled; trust the CA that issued the server "
+        r"certificate \(a self-signed server certificate cannot be stapled\)",
     ),
     "trusted-ca-not-pem": (
         lambda _s: lambda_stapling(trusted_cas=[TrustedCa.from_pem("not pem", OCSP_URL)]),
@@ -813,12 +832,18 @@ FAILURES: dict[str, tuple[Callable[[cdk.Stack], Any], str]] = {
 }
 
 
+#: The cases that make more than one mistake (each gets its message).
+MISTAKES = {"lambda-options-without-lambda": 2}
+
+
 @pytest.mark.parametrize("case", sorted(FAILURES))
 def test_fails_on_bad_stapling_options(case: str) -> None:
     make, message = FAILURES[case]
     stack = new_stack()
-    with pytest.raises(PropsError, match=message):
+    with pytest.raises(PropsError, match=message) as failure:
         make_stapling(stack, make(stack))
+    # one clear message per mistake: nothing about a prop the mistake did not touch
+    assert len(failure.value.problems) == MISTAKES.get(case, 1), failure.value.problems
 
 
 @pytest.mark.parametrize("case", ["lambda-without-trusted-cas", "delegate-of-another-ca"])
@@ -851,10 +876,11 @@ def test_fails_with_every_problem_at_once() -> None:
         "tls_security_policy must be one of",
         "alarm_actions must be a list of cloudwatch.IAlarmAction",
         "stapling.trusted_cas must be at least one CA",
-        "stapling.responder_url must be the URL",
         "stapling.memory_size must be",
     ):
         assert any(p.startswith(start) for p in problems), (start, problems)
+    # the missing CA is the problem; the responder URL it would give is not a second one
+    assert not any(p.startswith("stapling.responder_url") for p in problems), problems
     assert str(failure.value).startswith(f"StaplingDomainConfig 'Bad' has {len(problems)}")
 
 

@@ -172,6 +172,37 @@ def test_reset_drops_the_cache(
     assert server.request_count == 2
 
 
+def test_reset_closes_the_handlers_connections(
+    pki: Pki, configure: Configure, invoke: Invoker
+) -> None:
+    """Two misses share one keep-alive connection; after ``reset()`` the next miss opens a new
+    one (the transport state is the handler's own and goes with it)."""
+    with LoopbackServer(_good_for(pki), keep_alive=True) as server:
+        _two_misses_then_reset(pki, server, configure, invoke)
+
+
+def _two_misses_then_reset(
+    pki: Pki, server: LoopbackServer, configure: Configure, invoke: Invoker
+) -> None:
+    devices = [pki.issue_device(ocsp_url=server.url) for _ in range(3)]
+    configure(trusted=[pki.issuing_ca], allowed=[server.url], **FAST)
+    assert invoke(make_event(devices[0])).reason == "GOOD"
+    assert invoke(make_event(devices[1])).reason == "GOOD"
+    assert (server.request_count, server.connections) == (2, 1)
+    invoke.reset()
+    configure(trusted=[pki.issuing_ca], allowed=[server.url], **FAST)
+    assert invoke(make_event(devices[2])).reason == "GOOD"
+    assert (server.request_count, server.connections) == (3, 2)
+
+
+def test_the_two_handlers_of_one_process_never_share_a_client() -> None:
+    import preauth_handler  # noqa: PLC0415 - the modules under test
+    import stapling_handler  # noqa: PLC0415
+
+    assert preauth_handler._http() is not stapling_handler._http()
+    assert preauth_handler._http() is preauth_handler._http()
+
+
 # -- stale-if-error --------------------------------------------------------------------------
 
 

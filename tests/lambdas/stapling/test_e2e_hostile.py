@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
+from stapling.settings import SETTINGS
 
 from tests.lambdas.support.hostile_cases import (
     CASES,
@@ -47,10 +48,10 @@ STAPLING_EXPECTATIONS: dict[str, tuple[str, bool]] = {
     "good-with-unrelated-single-first": ("MULTIPLE_SINGLE_RESPONSES", False),
     # an authorized delegate, but not the one IoT Core is told about (none is configured here)
     "good-delegate-with-critical-subject-alt-name": ("UNEXPECTED_SIGNER", False),
-    # the pre-auth setting that requires nextUpdate (the case's env) has no stapling twin: the
-    # stapling Lambda takes such an answer for its configured cache time
-    "no-next-update-when-required": ("GOOD", True),
 }
+#: The settings of a case's env the stapling handler reads too (it sends no nonce, so
+#: ``OCSP_NONCE`` is the pre-auth Lambda's only).
+STAPLING_SETTINGS = frozenset(setting.env for setting in SETTINGS)
 
 
 def expected(case: Case) -> tuple[str, bool]:
@@ -100,6 +101,7 @@ def test_hostile_responder(
         trusted=[pki.issuing_ca, pki.root] if case.trust_root else [pki.issuing_ca],
         authorized=pki.delegate if case.name in DELEGATE_SIGNED else None,
         OCSP_TIMEOUT_SECONDS=TIMEOUT_SECONDS,
+        **{name: value for name, value in case.env.items() if name in STAPLING_SETTINGS},
     )
 
     result = staple(event_for(pki.issue_device(), pki.issuing_ca))

@@ -99,8 +99,12 @@ class LoopbackServer:
         *,
         path: str = "/ocsp",
         tls: ssl.SSLContext | None = None,
+        keep_alive: bool = False,
     ) -> None:
+        """``keep_alive``: answer HTTP/1.1 and keep the connection open between requests (by
+        default each answer ends its connection, as HTTP/1.0)."""
         self.behaviour: Behaviour = behaviour or _not_configured
+        self._protocol = "HTTP/1.1" if keep_alive else "HTTP/1.0"
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._stop = threading.Event()
@@ -170,7 +174,7 @@ class LoopbackServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.0"
+            protocol_version = server._protocol
             timeout = 10
 
             def setup(self) -> None:
