@@ -10,10 +10,11 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from ocsp_iot.local.pki import Issued, LocalPki
+from ocsp_iot.local.responder import OpensslResponder
 from ocsp_iot.local.staple import MAX_STAPLE_BYTES, StapleRefresher, StapleSource
 from tests.lambdas.support.forge import build_answer, parse_request
-from tests.lambdas.support.openssl import OpensslResponder
-from tests.local.support import SERVER_NAME, as_test_issued, responder_staple_source
+from tests.lambdas.support.pki import Issued as SignerIssued
+from tests.local.support import SERVER_NAME, local_responder, responder_staple_source
 
 
 class Clock:
@@ -48,10 +49,8 @@ def server(pki: LocalPki) -> Issued:
 
 @pytest.fixture(scope="module")
 def responder(pki: LocalPki, server: Issued) -> Iterator[OpensslResponder]:
-    with OpensslResponder(
-        ca=as_test_issued(pki.issuing_ca), signer=as_test_issued(pki.issuing_ca), nmin=30
-    ) as running:
-        running.set_good(as_test_issued(server))
+    with local_responder(pki, nmin=30) as running:
+        running.set_good(server.certificate)
         yield running
 
 
@@ -126,7 +125,8 @@ def test_an_answer_signed_by_another_ca_is_not_stapled(pki: LocalPki, server: Is
     def forged(request_b64: str) -> str:
         parsed = parse_request(base64.b64decode(request_b64))
         assert parsed is not None
-        signed = build_answer(parsed, signer=as_test_issued(pki.rogue_ca))
+        rogue = SignerIssued(cert=pki.rogue_ca.certificate, key=pki.rogue_ca.key)
+        signed = build_answer(parsed, signer=rogue)
         return base64.b64encode(signed).decode()
 
     refresher = _refresher(pki, server, forged, Clock())
@@ -139,7 +139,7 @@ def test_an_answer_signed_by_another_ca_is_not_stapled(pki: LocalPki, server: Is
 def test_a_revoked_answer_is_stapled_as_it_is(pki: LocalPki, responder: OpensslResponder) -> None:
     # IoT Core staples what the responder says; judging it is the client's business
     revoked = pki.issue_server(SERVER_NAME)
-    responder.set_revoked(as_test_issued(revoked))
+    responder.set_revoked(revoked.certificate)
     refresher = StapleRefresher(
         source=responder_staple_source(responder),
         certificate=revoked.certificate,
