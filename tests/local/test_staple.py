@@ -5,16 +5,23 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import os
 from collections.abc import Callable, Iterator
 
 import pytest
 
+from ocsp_iot._lambda import ConfigError, StaplingFunction
 from ocsp_iot.local.pki import Issued, LocalPki
 from ocsp_iot.local.responder import OpensslResponder
 from ocsp_iot.local.staple import MAX_STAPLE_BYTES, StapleRefresher, StapleSource
 from tests.lambdas.support.forge import build_answer, parse_request
 from tests.lambdas.support.pki import Issued as SignerIssued
-from tests.local.support import SERVER_NAME, local_responder, responder_staple_source
+from tests.local.support import (
+    SERVER_NAME,
+    local_responder,
+    responder_staple_source,
+    stapling_function,
+)
 
 
 class Clock:
@@ -157,3 +164,36 @@ def test_fails_for_a_refresh_period_that_is_not_positive(pki: LocalPki, server: 
             issuer=pki.issuing_ca.certificate,
             refresh_seconds=0,
         )
+
+
+def test_the_stapling_handler_is_a_staple_source(
+    pki: LocalPki, server: Issued, responder: OpensslResponder
+) -> None:
+    os.environ["OCSP_RESPONDER_URL"] = "http://127.0.0.1:1/of-the-test-process"
+    try:
+        stapler = stapling_function(pki, responder)
+        before = responder.request_count
+        refresher = _refresher(pki, server, stapler, Clock())
+        assert refresher.refresh().staple is not None
+        assert refresher.staple is not None and refresher.staple.status == "GOOD"
+        assert stapler.last_record is not None
+        assert (stapler.last_record["outcome"], stapler.last_record["cacheHit"]) == (
+            "STAPLE",
+            False,
+        )
+        # its own cache, kept between invocations as in one warm Lambda environment
+        assert refresher.refresh().staple is not None
+        assert stapler.last_record["cacheHit"] is True
+        assert responder.request_count - before == 1
+        # the process environment is the test's again after each invocation
+        assert os.environ["OCSP_RESPONDER_URL"] == "http://127.0.0.1:1/of-the-test-process"
+        stapler.close()
+    finally:
+        os.environ.pop("OCSP_RESPONDER_URL", None)
+
+
+def test_the_stapling_handler_refuses_a_bad_environment(pki: LocalPki) -> None:
+    with pytest.raises(ConfigError, match="OCSP_RESPONDER_URL must be the http"):
+        StaplingFunction({"TRUSTED_CA_PEM": pki.issuing_ca.pem.decode()})
+    with pytest.raises(ValueError, match="not a stapling handler setting: HOME"):
+        StaplingFunction({"HOME": "/"})
