@@ -240,7 +240,8 @@ def without_mosquitto(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_fails_when_mosquitto_is_missing_with_one_clear_error(
     without_mosquitto: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["demo"]) == ExitCode.MISSING_PROGRAM == 10
+    assert main(["demo"]) == ExitCode.MISSING_PROGRAM
+    assert int(ExitCode.MISSING_PROGRAM) == 10
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err == (
