@@ -532,15 +532,20 @@ class _Run:
         records = self.recorder.wait(before, 1, timeout=CLIENT_TIMEOUT_SECONDS)
         return records[0] if records else None
 
-    def _run(self, command: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    def _spawn(self, command: Sequence[str], *, stdin: int) -> subprocess.Popen[str]:
+        """Start a client; ``close`` stops it if it is still running then."""
         process = subprocess.Popen(  # noqa: S603 - our clients, our arguments
             list(command),
-            stdin=subprocess.PIPE,
+            stdin=stdin,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
         self.children.append(process)
+        return process
+
+    def _run(self, command: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        process = self._spawn(command, stdin=subprocess.PIPE)
         try:
             out, err = process.communicate("", timeout=CLIENT_TIMEOUT_SECONDS)
         except subprocess.TimeoutExpired:
@@ -635,14 +640,7 @@ class _Run:
             "-W",
             str(SUBSCRIBE_WAIT_SECONDS),
         )
-        process = subprocess.Popen(  # noqa: S603 - our client, our arguments
-            list(command),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.children.append(process)
+        process = self._spawn(command, stdin=subprocess.DEVNULL)
         record = self._record(before)
         rows.append(_row(step, "waiting", record, command, ""))
         self.pending.append(_Pending(len(rows) - 1, process, record, command))

@@ -181,7 +181,8 @@ def test_the_outage_rows_run_with_the_responder_stopped(demo_run: dict[str, Any]
 
 def test_every_process_it_started_is_gone(demo_run: dict[str, Any]) -> None:
     watch: Descendants = demo_run["watch"]
-    for name in ("mosquitto", "mosquitto_pub", "mosquitto_sub", "openssl"):
+    # the long-lived ones are always caught by the polling (an openssl run may be too short)
+    for name in ("mosquitto", "mosquitto_sub"):
         assert watch.named(name), f"no {name} seen: {sorted(watch.seen.values())}"
     assert watch.still_running() == []
 
