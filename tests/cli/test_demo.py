@@ -67,8 +67,8 @@ class Descendants:
             while queue:
                 for child in _children_of(queue.pop()):
                     line = _cmdline(child)
-                    if line:
-                        self.seen.setdefault(child, line)
+                    if line:  # the latest: a child just forked still shows its parent's
+                        self.seen[child] = line
                     queue.append(child)
             time.sleep(0.02)
 
