@@ -19,12 +19,13 @@ DEB_PACKAGES := openssl mosquitto mosquitto-clients
 WHEELHOUSE ?= wheelhouse
 LAMBDA_BUNDLES ?= dist/lambda
 
-.PHONY: help synth test lint typecheck pytest bench setup clean deps-python deps-node deps-debian \
-	wheelhouse lambda-bundle
+.PHONY: help synth test demo lint typecheck pytest bench setup clean deps-python deps-node \
+	deps-debian wheelhouse lambda-bundle
 
 help:
 	@echo "make synth         - synthesize the reference app into cdk.out/"
 	@echo "make test          - lint, type-check and run the whole test suite (what CI runs)"
+	@echo "make demo          - the whole fleet on 127.0.0.1: PKI, openssl ocsp, mosquitto, the local endpoint, real devices"
 	@echo "make bench         - run the benchmarks under bench/"
 	@echo "make lint          - ruff check and ruff format --check"
 	@echo "make typecheck     - mypy (strict on the library and the Lambda code)"
@@ -73,6 +74,11 @@ pytest: setup
 	$(PY) -m pytest --hypothesis-profile=ci --cov --cov-report=term $(PYTEST_ARGS)
 
 test: setup lint typecheck pytest
+
+# The local fleet end to end (ocsp-iot demo): needs the venv and the Debian packages only.
+# DEMO_ARGS="--keep demo-files" keeps the PKI and device folders; DEMO_ARGS=--json for JSON.
+demo: deps-python deps-debian
+	$(VENV)/bin/ocsp-iot demo $(DEMO_ARGS)
 
 # The benchmarks run in their own venv: the peers they compare against (pyhanko-certvalidator)
 # and the chart's matplotlib are installed there only, never next to the library's tests.

@@ -1,6 +1,6 @@
 """Render a benchmark run (``preauth.json``, and ``stapling.json``, ``drip.json``,
-``importtime.json`` when present) as Markdown and a PNG chart, and check the performance targets
-of the pre-auth check against it.
+``endpoint.json``, ``importtime.json`` when present) as Markdown and a PNG chart, and check the
+performance targets of the pre-auth check against it.
 
     python bench/report.py bench/results   # writes results.md and chart.png next to the JSON
 """
@@ -182,6 +182,25 @@ def other_sections(directory: Path) -> str:
         document = json.loads(drip.read_text())
         lines += ["", "## A healthy CA while responders drip (drip_bench.py)", "", *_rows(document)]
         lines += ["", f"p50 ratio attacked / quiet: {document['p50_ratio_attacked_to_quiet']}"]
+    endpoint = directory / "endpoint.json"
+    if endpoint.is_file():
+        document = json.loads(endpoint.read_text())
+        settings = document["settings"]
+        lines += [
+            "",
+            "## The local endpoint under load (endpoint_bench.py)",
+            "",
+            f"{settings['devices']} devices ({settings['revoked']} revoked) connecting at once, "
+            f"{settings['rounds']} rounds, then one at a time; clients: {settings['clients']}.",
+            "",
+            *_rows(document),
+            "",
+            f"- connections: {document['connections']}, accepted {document['accepted']}, "
+            f"refused {document['refused']}, errors {len(document['errors'])}",
+            f"- peak simultaneous handshakes per round: {document['peak_simultaneous_handshakes']}",
+            f"- responder requests per round: {document['responder_requests_per_round']} "
+            f"(plus {document['staple_requests']} for the staple)",
+        ]
     importtime = directory / "importtime.json"
     if importtime.is_file():
         document = json.loads(importtime.read_text())

@@ -103,6 +103,7 @@ __all__ = [
     "PreauthEnvironment",
     "PreauthResult",
     "Rejection",
+    "StaplingFunction",
     "build_request",
     "call_preauth",
     "check_preauth_environment",
@@ -237,8 +238,9 @@ class PreauthResult:
         return value if isinstance(value, str) else ""
 
 
-def _decision_line(text: str) -> tuple[Mapping[str, Any] | None, str]:
-    """The handler's decision record and whatever else was written (passed through)."""
+def _decision_line(text: str, key: str = "verdict") -> tuple[Mapping[str, Any] | None, str]:
+    """The handler's decision record (the JSON line with ``key``) and whatever else was
+    written (passed through)."""
     record: Mapping[str, Any] | None = None
     other: list[str] = []
     for line in text.splitlines(keepends=True):
@@ -246,7 +248,7 @@ def _decision_line(text: str) -> tuple[Mapping[str, Any] | None, str]:
             parsed = json.loads(line)
         except ValueError:
             parsed = None
-        if record is None and isinstance(parsed, dict) and "verdict" in parsed:
+        if record is None and isinstance(parsed, dict) and key in parsed:
             record = parsed
         else:
             other.append(line)
@@ -275,3 +277,93 @@ def call_preauth(event: Mapping[str, Any], context: LambdaContext | None = None)
     return PreauthResult(
         allowed=answer.get("isAuthenticated") is True, record=record, seconds=seconds
     )
+
+
+class _StaplingModule(Protocol):
+    def handler(self, event: object, context: object) -> str: ...
+    def reset(self) -> None: ...
+
+
+def stapling_module() -> _StaplingModule:
+    """The ``stapling_handler`` module (imported on first use)."""
+    return cast(_StaplingModule, importlib.import_module("stapling_handler"))
+
+
+class _StaplingOwner:
+    """Which :class:`StaplingFunction` the stapling handler's module state belongs to."""
+
+    current: StaplingFunction | None = None
+
+
+@contextlib.contextmanager
+def _environment(env: Mapping[str, str]) -> Iterator[None]:
+    """The handler variables of the process replaced by ``env`` for the block (the caller holds
+    ``_CALL_LOCK``, so no pre-auth invocation reads them meanwhile)."""
+    saved = {name: value for name, value in os.environ.items() if _managed(name)}
+    try:
+        for name in saved:
+            del os.environ[name]
+        os.environ.update(env)
+        yield
+    finally:
+        for name in [n for n in os.environ if _managed(n)]:
+            del os.environ[name]
+        os.environ.update(saved)
+
+
+class StaplingFunction:
+    """The stapling Lambda's ``stapling_handler.handler`` as a staple source (base64 DER request
+    in, base64 DER response or ``""`` out: ``ocsp_iot.local.staple.StapleSource``), with the
+    environment the construct gives that function (``OCSP_RESPONDER_URL``, ``TRUSTED_CA_PEM``,
+    ...: docs/stapling-domain-config.md).
+
+    The pre-auth handler and this one read the same variable names from one process
+    environment, so each invocation runs under the pre-auth handler's lock with the process's
+    handler variables swapped for ``env``; the handler's settings, cache and HTTP client are its
+    own and are kept between invocations (as in one warm Lambda environment) until another
+    ``StaplingFunction`` is invoked or :meth:`close`.
+
+    :raises ValueError: ``env`` names a variable that is not a handler setting.
+    :raises ConfigError: the handler would refuse ``env`` (every problem listed).
+    """
+
+    def __init__(self, env: Mapping[str, str], *, timeout_seconds: float = 4.0) -> None:
+        unknown = [name for name in env if not _managed(name)]
+        if unknown:
+            msg = f"not a stapling handler setting: {', '.join(sorted(unknown))}"
+            raise ValueError(msg)
+        settings: ModuleType = importlib.import_module("stapling.settings")
+        settings.load_settings(env)
+        self.env = dict(env)
+        self.timeout_seconds = timeout_seconds
+        #: The log line of the last invocation (``outcome``, ``reason``, ``detail``, ...).
+        self.last_record: Mapping[str, Any] | None = None
+        self.invocations = 0
+
+    def __call__(self, request_b64: str) -> str:
+        module = stapling_module()
+        with _CALL_LOCK, _environment(self.env):
+            if _StaplingOwner.current is not self:
+                module.reset()  # reads this environment on the invocation below
+                _StaplingOwner.current = self
+            with _captured_stdout() as out:
+                answer = module.handler(
+                    request_b64,
+                    LambdaContext(
+                        function_name="ocsp-iot-local-stapling",
+                        timeout_seconds=self.timeout_seconds,
+                    ),
+                )
+            self.invocations += 1
+        record, other = _decision_line(out.getvalue(), key="outcome")
+        self.last_record = record
+        if other:
+            sys.stdout.write(other)
+        return answer
+
+    def close(self) -> None:
+        """Drop the handler's state if it is this function's."""
+        with _CALL_LOCK:
+            if _StaplingOwner.current is self:
+                stapling_module().reset()
+                _StaplingOwner.current = None

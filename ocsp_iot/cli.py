@@ -3,8 +3,8 @@
 Exit codes (the same for every subcommand, so scripts can rely on them):
 
 ====  ==============================================================================
-0     allowed / accepted / ok
-1     denied / refused
+0     allowed / accepted / ok (``demo``: every step as expected)
+1     denied / refused (``demo``: a step showed something else than expected)
 2     usage or input error (missing file, not a certificate, key that does not match,
       bad option value, a missing optional dependency)
 3     could not reach: the host (``probe``), or the responder when that is why the
@@ -16,6 +16,8 @@ Exit codes (the same for every subcommand, so scripts can rely on them):
       the table
 8     AWS: throttled, even after the SDK's retries
 9     AWS: any other error a service answered with
+10    a program the command runs is not installed (``demo``: openssl, mosquitto,
+      mosquitto_pub, mosquitto_sub)
 130   interrupted (Ctrl-C)
 ====  ==============================================================================
 
@@ -52,6 +54,7 @@ class ExitCode(enum.IntEnum):
     NOT_FOUND = 7
     THROTTLED = 8
     AWS_ERROR = 9
+    MISSING_PROGRAM = 10
     INTERRUPTED = 130
 
 
@@ -106,6 +109,13 @@ def _cmd_probe(args: argparse.Namespace) -> int:
     return _emit(args, report.as_json(), report.as_text(), code)
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from ocsp_iot.demo import demo_exit_code, run_demo  # noqa: PLC0415
+
+    report = run_demo(keep=args.keep, server_name=args.servername)
+    return _emit(args, report.as_json(), report.as_text(), ExitCode(demo_exit_code(report)))
+
+
 def _cmd_enroll(args: argparse.Namespace) -> int:
     from ocsp_iot import commands  # noqa: PLC0415 - imports boto3 only when needed
 
@@ -146,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Core fleet.",
         epilog="Exit codes: 0 ok/allowed, 1 denied/refused, 2 input error, 3 could not reach, "
         "4 internal error; AWS (enroll, revoke): 5 not permitted, 6 CA not ACTIVE, 7 not "
-        "found, 8 throttled, 9 other AWS error.",
+        "found, 8 throttled, 9 other AWS error; 10 a program it runs is not installed.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -235,9 +245,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     probe.add_argument("--json", action="store_true", help="print one JSON object")
     probe.set_defaults(run=_cmd_probe)
+    _add_demo(sub)
     _add_enroll(sub)
     _add_revoke(sub)
     return parser
+
+
+def _add_demo(sub: Any) -> None:
+    from ocsp_iot.demo import DEFAULT_SERVER_NAME  # noqa: PLC0415
+
+    demo = sub.add_parser(
+        "demo",
+        help="the whole fleet on 127.0.0.1: PKI, openssl ocsp, mosquitto, the local endpoint, "
+        "real devices",
+        description="Build a local PKI, start a real openssl ocsp responder, mosquitto and the "
+        "local IoT Core look-alike endpoint (the pre-auth and stapling handlers deciding), "
+        "connect devices with mosquitto_pub/mosquitto_sub and openssl s_client, stop the "
+        "responder, and print what each step showed against what was expected. Exits 1 on "
+        "any mismatch. Every process it starts is stopped at the end.",
+    )
+    demo.add_argument(
+        "--keep",
+        type=Path,
+        metavar="DIR",
+        help="keep the working files (PKI, device folders, responder index, endpoint log) in "
+        "DIR, a new or empty folder (default: a temporary folder, removed)",
+    )
+    demo.add_argument(
+        "--servername",
+        default=DEFAULT_SERVER_NAME,
+        metavar="NAME",
+        help="the endpoint's name, sent by devices as SNI (default: %(default)s)",
+    )
+    demo.add_argument("--json", action="store_true", help="print one JSON object")
+    demo.set_defaults(run=_cmd_demo)
 
 
 def _add_stack_options(command: argparse.ArgumentParser) -> None:

@@ -31,6 +31,13 @@ class MissingExtraError(OcspIotError):
         )
 
 
+class MissingProgramError(OcspIotError):
+    """A program the command runs is not installed: ``openssl``, ``mosquitto``,
+    ``mosquitto_pub``, ``mosquitto_sub`` (exit code 10)."""
+
+    exit_code = 10
+
+
 class ConflictError(OcspIotError):
     """The command refuses to act: the name is taken by another device, or the registry holds
     something that contradicts the device folder (exit code 1). Nothing was changed."""

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from ocsp_iot.errors import OcspIotError
+from ocsp_iot.errors import MissingProgramError, OcspIotError
 
 _log = logging.getLogger("ocsp_iot.local.broker")
 #: mosquitto's line for a client whose CONNECT it accepted.
@@ -27,21 +27,35 @@ _PORT_ATTEMPTS = 3
 
 
 class BrokerError(OcspIotError):
-    """mosquitto is missing, did not start, or did not listen in time."""
+    """mosquitto did not start, or did not listen in time."""
+
+
+#: Where Debian puts the broker: not on a normal user's PATH, so also looked for there.
+SBIN_FOLDERS: tuple[str, ...] = ("/usr/sbin", "/usr/local/sbin")
+_INSTALL_HINT = "install the Debian packages mosquitto and mosquitto-clients (`make setup` does)"
 
 
 def mosquitto_binary() -> str:
-    """The ``mosquitto`` broker; its absence is an error that says how to install it."""
+    """The ``mosquitto`` broker (on ``PATH`` or in :data:`SBIN_FOLDERS`); its absence is a
+    :class:`~ocsp_iot.errors.MissingProgramError` that says how to install it."""
     found = shutil.which("mosquitto") or next(
-        (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(p).is_file()),
+        (
+            str(Path(folder) / "mosquitto")
+            for folder in SBIN_FOLDERS
+            if (Path(folder) / "mosquitto").is_file()
+        ),
         None,
     )
     if found is None:
-        msg = (
-            "mosquitto is not installed: install the Debian packages mosquitto and "
-            "mosquitto-clients (`make setup` does)"
-        )
-        raise BrokerError(msg)
+        raise MissingProgramError(f"mosquitto is not installed: {_INSTALL_HINT}")
+    return found
+
+
+def mosquitto_client(name: str) -> str:
+    """``mosquitto_pub`` or ``mosquitto_sub`` on ``PATH``; absent: a ``MissingProgramError``."""
+    found = shutil.which(name)
+    if found is None:
+        raise MissingProgramError(f"{name} is not installed: {_INSTALL_HINT}")
     return found
 
 

@@ -111,8 +111,44 @@ class ConnectionRecord:
     principal_id: str | None = None
     #: Subjects of the chain the client sent, leaf first.
     chain_subjects: tuple[str, ...] = ()
+    #: From the accept to the completed (or failed) handshake.
     handshake_ms: float | None = None
+    #: The pre-auth handler's own time (its invocation only).
     decision_ms: float | None = None
+    #: From the completed handshake to the decision: what the check adds to a connection,
+    #: including the wait for the handler (its invocations are serialized).
+    check_ms: float | None = None
+
+
+class Recorder:
+    """An ``on_connection`` callback that keeps every :class:`ConnectionRecord` (thread-safe),
+    so a caller can wait for the records its own clients caused."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._records: list[ConnectionRecord] = []
+
+    def __call__(self, record: ConnectionRecord) -> None:
+        with self._lock:
+            self._records.append(record)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._records)
+
+    def since(self, index: int) -> list[ConnectionRecord]:
+        """The records after the first ``index``."""
+        with self._lock:
+            return list(self._records[index:])
+
+    def wait(self, index: int, count: int = 1, timeout: float = 20.0) -> list[ConnectionRecord]:
+        """The records since ``index`` once there are ``count`` (the endpoint reports a refusal
+        in the handshake right after sending its alert, so a client may finish first);
+        whatever there is after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while len(self) - index < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.since(index)
 
 
 @dataclass
@@ -239,6 +275,8 @@ class LocalEndpoint:
         self._active: dict[int, socket.socket] = {}
         self._threads: set[threading.Thread] = set()
         self._stats: Counter[str] = Counter()
+        self._handshaking = 0
+        self._peaks: Counter[str] = Counter()
         self._stopping = threading.Event()
         self._listener: socket.socket | None = None
         self._wake: tuple[socket.socket, socket.socket] | None = None
@@ -289,6 +327,24 @@ class LocalEndpoint:
         """Connections by :class:`Outcome`, plus ``broker_connections`` opened."""
         with self._lock:
             return Counter(self._stats)
+
+    def peaks(self, *, reset: bool = False) -> dict[str, int]:
+        """The most connections served at once (``connections``) and the most of them in their
+        TLS handshake at once (``handshakes``: from the accept to the handshake's end) since
+        the start or the last ``reset``."""
+        with self._lock:
+            peaks = {
+                "connections": self._peaks["connections"],
+                "handshakes": self._peaks["handshakes"],
+            }
+            if reset:
+                self._peaks = Counter(connections=len(self._threads), handshakes=self._handshaking)
+            return peaks
+
+    def _handshake_started(self, started: bool) -> None:
+        with self._lock:
+            self._handshaking += 1 if started else -1
+            self._peaks["handshakes"] = max(self._peaks["handshakes"], self._handshaking)
 
     def start(self, *, staple_wait_seconds: float = 10.0) -> LocalEndpoint:
         """Apply the handler's environment, start the staple refresher (waiting up to
@@ -430,6 +486,7 @@ class LocalEndpoint:
         with self._lock:
             self._active[sock.fileno()] = sock
             self._threads.add(thread)
+            self._peaks["connections"] = max(self._peaks["connections"], len(self._threads))
         thread.start()
 
     def _report(self, record: ConnectionRecord) -> None:
@@ -470,8 +527,12 @@ class LocalEndpoint:
         deadline = started + self.handshake_timeout
         state = _State(connection_id=str(uuid.uuid4()))
         sock.setblocking(False)
+        # A relay of small MQTT packets: without this, a packet written while the previous
+        # segment (e.g. TLS 1.3's NewSessionTicket) awaits the client's delayed ACK waits ~40 ms.
+        _no_delay(sock)
 
         def record(outcome: Outcome, **fields: Any) -> ConnectionRecord:
+            fields.setdefault("handshake_ms", round((time.monotonic() - started) * 1000, 2))
             return ConnectionRecord(
                 state.connection_id,
                 peer,
@@ -482,29 +543,17 @@ class LocalEndpoint:
                 **fields,
             )
 
+        self._handshake_started(True)
         try:
-            self._maybe_socks5(sock, deadline)
-        except TimeoutError:
-            self._report(record(Outcome.TIMEOUT, detail="no TLS handshake started in time"))
+            conn = self._handshake_socks_and_tls(sock, state, deadline, record)
+        finally:
+            self._handshake_started(False)
+        if conn is None:
             return
-        except (OSError, ValueError) as exc:
-            self._report(record(Outcome.HANDSHAKE_FAILED, detail=f"before TLS: {exc}"))
-            return
-        conn = SSL.Connection(self._context, sock)
-        conn.set_app_data(state)
-        conn.set_accept_state()
-        try:
-            self._handshake(conn, sock, deadline)
-        except TimeoutError:
-            self._report(record(Outcome.TIMEOUT, detail="handshake not completed in time"))
-            return
-        except (SSL.Error, OSError) as exc:
-            self._report(self._handshake_failure(state, exc, record))
-            _drain_and_close(sock)
-            return
-        handshake_ms = (time.monotonic() - started) * 1000
+        handshake_done = time.monotonic()
         allowed, decided = self._decide(conn, state)
-        decided["handshake_ms"] = round(handshake_ms, 2)
+        decided["handshake_ms"] = round((handshake_done - started) * 1000, 2)
+        decided["check_ms"] = round((time.monotonic() - handshake_done) * 1000, 2)
         if not allowed:
             self._report(record(Outcome.DENIED, **decided))
             _close_notify(conn)
@@ -523,12 +572,44 @@ class LocalEndpoint:
             self._active[backend.fileno()] = backend
         self._report(record(Outcome.ALLOWED, **decided))
         try:
+            _no_delay(backend)
             backend.setblocking(False)
             _Relay(conn, sock, backend, self._stopping).run()
         finally:
             with self._lock:
                 self._active.pop(backend.fileno(), None)
             backend.close()
+
+    def _handshake_socks_and_tls(
+        self,
+        sock: socket.socket,
+        state: _State,
+        deadline: float,
+        record: Callable[..., ConnectionRecord],
+    ) -> SSL.Connection | None:
+        """The SOCKS5 preamble (if any) and the TLS handshake; ``None`` (reported) when either
+        fails."""
+        try:
+            self._maybe_socks5(sock, deadline)
+        except TimeoutError:
+            self._report(record(Outcome.TIMEOUT, detail="no TLS handshake started in time"))
+            return None
+        except (OSError, ValueError) as exc:
+            self._report(record(Outcome.HANDSHAKE_FAILED, detail=f"before TLS: {exc}"))
+            return None
+        conn = SSL.Connection(self._context, sock)
+        conn.set_app_data(state)
+        conn.set_accept_state()
+        try:
+            self._handshake(conn, sock, deadline)
+        except TimeoutError:
+            self._report(record(Outcome.TIMEOUT, detail="handshake not completed in time"))
+            return None
+        except (SSL.Error, OSError) as exc:
+            self._report(self._handshake_failure(state, exc, record))
+            _drain_and_close(sock)
+            return None
+        return conn
 
     def _decide(self, conn: SSL.Connection, state: _State) -> tuple[bool, dict[str, Any]]:
         """Build the pre-auth event from the chain exactly as the client sent it (on the
@@ -618,6 +699,11 @@ class LocalEndpoint:
 
 
 # -- socket helpers --------------------------------------------------------------------------
+
+
+def _no_delay(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def _recv_exact(sock: socket.socket, n: int, deadline: float, *, peek: bool = False) -> bytes:

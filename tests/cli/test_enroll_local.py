@@ -21,16 +21,14 @@ import pytest
 from cryptography import x509
 
 from ocsp_iot.cli import ExitCode, main
-from ocsp_iot.local.broker import Mosquitto
-from ocsp_iot.local.endpoint import LocalEndpoint, Outcome
+from ocsp_iot.local.broker import Mosquitto, mosquitto_client
+from ocsp_iot.local.endpoint import LocalEndpoint, Outcome, Recorder
 from ocsp_iot.local.pki import LocalPki
-from tests.lambdas.support.openssl import OpensslResponder
+from ocsp_iot.local.responder import OpensslResponder
 from tests.local.support import (
     CLIENT_TIMEOUT,
     SERVER_NAME,
-    Recorder,
-    as_test_issued,
-    mosquitto_client,
+    local_responder,
     responder_staple_source,
 )
 from tests.local.test_endpoint import REFUSED_EXIT_CODES
@@ -52,11 +50,9 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     folder = tmp_path_factory.mktemp("local-enroll")
     pki = LocalPki.create(name="Enroll")
     records = Recorder()
-    with OpensslResponder(
-        ca=as_test_issued(pki.issuing_ca), signer=as_test_issued(pki.issuing_ca), nmin=60
-    ) as responder:
+    with local_responder(pki) as responder:
         server = pki.issue_server(SERVER_NAME, ocsp_url=responder.url)
-        responder.set_good(as_test_issued(server))
+        responder.set_good(server.certificate)
         ca_folder = pki.write_ca_folder(folder / "ca", ocsp_url=responder.url)
         with Mosquitto() as broker:
             endpoint = LocalEndpoint(

@@ -1,87 +1,64 @@
 """Shared by the local-endpoint and CLI tests: a local fleet (PKI, real ``openssl ocsp``
 responder, mosquitto, the endpoint) and real MQTT clients driving it.
 
-The staple source is built from the test PKI for now (the responder answers the endpoint's
-request directly); the stapling Lambda's ``stapling_handler.handler`` has the same contract.
+The responder is the package's ``OpensslResponder`` (``openssl ocsp`` behind a loopback
+listener); the endpoint staples through the stapling Lambda's own handler
+(``ocsp_iot._lambda.StaplingFunction``), as the demo does.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
-import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from threading import Lock
 from typing import Any
 
+from ocsp_iot._lambda import StaplingFunction
+from ocsp_iot.demo import device_tls_args
 from ocsp_iot.device import CHAIN_FILE, DEVICE_CERT_FILE, KEY_FILE
-from ocsp_iot.local.broker import Mosquitto
-from ocsp_iot.local.endpoint import ConnectionRecord, LocalEndpoint
+from ocsp_iot.local.broker import Mosquitto, mosquitto_client
+from ocsp_iot.local.endpoint import LocalEndpoint, Recorder
 from ocsp_iot.local.pki import Issued, LocalPki
+from ocsp_iot.local.responder import OpensslResponder
 from ocsp_iot.local.staple import StapleSource
-from tests.lambdas.support.openssl import OpensslResponder
-from tests.lambdas.support.pki import Issued as TestIssued
 
 SERVER_NAME = "iot.example.test"
 #: Generous: the machine is shared; nothing here asserts speed.
 CLIENT_TIMEOUT = 30
 
 
-def as_test_issued(issued: Issued) -> TestIssued:
-    """The Lambda tests' ``Issued`` (what ``OpensslResponder`` takes) for a local one."""
-    return TestIssued(cert=issued.certificate, key=issued.key)
-
-
-def mosquitto_client(name: str) -> str:
-    """``mosquitto_pub``/``mosquitto_sub``: installed by the project, so missing is an error."""
-    found = shutil.which(name)
-    if found is None:
-        msg = f"{name} is not on PATH; `make test` installs it (Debian package mosquitto-clients)"
-        raise RuntimeError(msg)
-    return found
+def local_responder(pki: LocalPki, *, nmin: int = 60) -> OpensslResponder:
+    """A real ``openssl ocsp`` responder for ``pki``'s issuing CA, signing as the CA."""
+    return OpensslResponder(
+        ca=pki.issuing_ca.certificate,
+        signer=pki.issuing_ca.certificate,
+        signer_key=pki.issuing_ca.key,
+        nmin=nmin,
+    )
 
 
 def responder_staple_source(responder: OpensslResponder) -> StapleSource:
-    """Answers the endpoint's staple request with the real ``openssl ocsp`` responder."""
+    """Answers the endpoint's staple request with the real ``openssl ocsp`` responder directly
+    (no stapling handler in between)."""
 
     def source(request_b64: str) -> str:
-        answer = responder.respond(base64.b64decode(request_b64))
+        answer = responder.ocsp.respond(base64.b64decode(request_b64))
         return base64.b64encode(answer or b"").decode("ascii")
 
     return source
 
 
-class Recorder:
-    """Collects the endpoint's ``ConnectionRecord`` s (``on_connection``), thread-safe."""
-
-    def __init__(self) -> None:
-        self._lock = Lock()
-        self._records: list[ConnectionRecord] = []
-
-    def __call__(self, record: ConnectionRecord) -> None:
-        with self._lock:
-            self._records.append(record)
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._records)
-
-    def since(self, index: int) -> list[ConnectionRecord]:
-        with self._lock:
-            return list(self._records[index:])
-
-    def wait(self, index: int, count: int = 1, timeout: float = 20.0) -> list[ConnectionRecord]:
-        """The records since ``index`` once there are ``count`` (the endpoint reports a
-        refusal in the handshake right after sending its alert, so a client may finish
-        first); whatever there is after ``timeout``."""
-        deadline = time.monotonic() + timeout
-        while len(self) - index < count and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return self.since(index)
+def stapling_function(pki: LocalPki, responder: OpensslResponder) -> StaplingFunction:
+    """The stapling Lambda's handler, configured as the construct would for ``pki``."""
+    return StaplingFunction(
+        {
+            "OCSP_RESPONDER_URL": responder.url,
+            "TRUSTED_CA_PEM": pki.issuing_ca.pem.decode("ascii"),
+        }
+    )
 
 
 @dataclass
@@ -121,20 +98,13 @@ class Fleet:
     def tls_args(self, name: str, *, sni: str = SERVER_NAME) -> list[str]:
         """mosquitto client options to reach the endpoint as device ``name`` with SNI ``sni``
         (through the endpoint's SOCKS5 shim: libmosquitto sends its ``-h`` as SNI)."""
-        return [
-            "-h",
-            sni,
-            "-p",
-            "8883",
-            "--proxy",
-            f"socks5h://127.0.0.1:{self.endpoint.port}",
-            "--cafile",
-            str(self.root_pem),
-            "--cert",
-            str(self.presented(name)),
-            "--key",
-            str(self.key(name)),
-        ]
+        return device_tls_args(
+            port=self.endpoint.port,
+            server_name=sni,
+            root_pem=self.root_pem,
+            presented=self.presented(name),
+            key=self.key(name),
+        )
 
     def publish(
         self, name: str, *, topic: str, message: str, client_id: str, sni: str = SERVER_NAME
@@ -212,11 +182,9 @@ def local_pki_files(folder: Path) -> Iterator[LocalPkiFiles]:
     ``good``, ``good2`` (good), ``revoked``, ``unknown`` (not in the responder's index) and
     ``rogue`` (issued by the rogue CA, sending the rogue CA as its chain)."""
     pki = LocalPki.create(name="Test")
-    with OpensslResponder(
-        ca=as_test_issued(pki.issuing_ca), signer=as_test_issued(pki.issuing_ca), nmin=60
-    ) as responder:
+    with local_responder(pki) as responder:
         server = pki.issue_server(SERVER_NAME, ocsp_url=responder.url)
-        responder.set_good(as_test_issued(server))
+        responder.set_good(server.certificate)
         folder.mkdir(parents=True, exist_ok=True)
         pki.root.write(folder / "root.pem")
         pki.issuing_ca.write(folder / "issuing-ca.pem")
@@ -226,9 +194,9 @@ def local_pki_files(folder: Path) -> Iterator[LocalPkiFiles]:
                 f"{name}-thing", ocsp_url=responder.url, rogue=name == "rogue"
             )
             if name in ("good", "good2", "rogue"):
-                responder.set_good(as_test_issued(issued))
+                responder.set_good(issued.certificate)
             elif name == "revoked":
-                responder.set_revoked(as_test_issued(issued))
+                responder.set_revoked(issued.certificate)
             pki.write_device(folder / name, issued)
             devices[name] = folder / name
         yield LocalPkiFiles(pki, responder, folder, server, devices)
@@ -236,10 +204,12 @@ def local_pki_files(folder: Path) -> Iterator[LocalPkiFiles]:
 
 @contextlib.contextmanager
 def local_fleet(folder: Path, **endpoint_options: Any) -> Iterator[Fleet]:
-    """``local_pki_files`` plus mosquitto and the endpoint (stapling from the responder)."""
+    """``local_pki_files`` plus mosquitto and the endpoint (stapling through the stapling
+    handler, from the responder)."""
     options: dict[str, Any] = {"handshake_timeout": 5.0, **endpoint_options}
     records = Recorder()
     with local_pki_files(folder) as files, Mosquitto() as broker:
+        stapler = stapling_function(files.pki, files.responder)
         endpoint = LocalEndpoint(
             server_name=SERVER_NAME,
             certificate=files.server.certificate,
@@ -247,9 +217,12 @@ def local_fleet(folder: Path, **endpoint_options: Any) -> Iterator[Fleet]:
             private_key=files.server.key,
             broker=broker.address,
             preauth_env=files.preauth_env(),
-            staple_source=responder_staple_source(files.responder),
+            staple_source=stapler,
             on_connection=records,
             **options,
         )
-        with endpoint:
-            yield Fleet(files, broker, endpoint, records)
+        try:
+            with endpoint:
+                yield Fleet(files, broker, endpoint, records)
+        finally:
+            stapler.close()

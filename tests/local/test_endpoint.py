@@ -51,6 +51,10 @@ def test_the_good_devices_message_arrives(fleet: Fleet) -> None:
     records = fleet.records.since(before)
     assert {r.outcome for r in records} == {Outcome.ALLOWED}
     assert {r.reason for r in records} == {"GOOD"}
+    for r in records:  # timed: the handshake, and the check around the handler's own time
+        assert r.handshake_ms is not None and r.handshake_ms > 0
+        assert r.check_ms is not None and r.decision_ms is not None
+        assert r.check_ms + 0.02 >= r.decision_ms > 0
     assert {r.server_name for r in records} == {SERVER_NAME}
 
 
@@ -240,6 +244,7 @@ def _connect_mqtt(fleet: Fleet, name: str, results: list[str], release: threadin
 def test_two_hundred_concurrent_connections_with_repeats(fleet: Fleet) -> None:
     requests_before = fleet.responder.request_count
     before = len(fleet.records)
+    fleet.endpoint.peaks(reset=True)
     for _ in range(2):  # the second round finds every answer in the handler's cache
         names = ["good"] * 95 + ["good2"] * 95 + ["revoked"] * 10
         results: list[str] = []
@@ -253,6 +258,8 @@ def test_two_hundred_concurrent_connections_with_repeats(fleet: Fleet) -> None:
             expected = len(names)
             assert _wait_until(lambda r=results, n=expected: len(r) == n, timeout=180)
             assert fleet.endpoint.open_connections() == 190  # every good one at once
+            assert fleet.endpoint.peaks()["connections"] >= 190
+            assert 1 <= fleet.endpoint.peaks()["handshakes"] <= 200
         finally:
             release.set()
             for thread in threads:

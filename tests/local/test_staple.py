@@ -5,15 +5,23 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import os
 from collections.abc import Callable, Iterator
 
 import pytest
 
+from ocsp_iot._lambda import ConfigError, StaplingFunction
 from ocsp_iot.local.pki import Issued, LocalPki
+from ocsp_iot.local.responder import OpensslResponder
 from ocsp_iot.local.staple import MAX_STAPLE_BYTES, StapleRefresher, StapleSource
 from tests.lambdas.support.forge import build_answer, parse_request
-from tests.lambdas.support.openssl import OpensslResponder
-from tests.local.support import SERVER_NAME, as_test_issued, responder_staple_source
+from tests.lambdas.support.pki import Issued as SignerIssued
+from tests.local.support import (
+    SERVER_NAME,
+    local_responder,
+    responder_staple_source,
+    stapling_function,
+)
 
 
 class Clock:
@@ -48,10 +56,8 @@ def server(pki: LocalPki) -> Issued:
 
 @pytest.fixture(scope="module")
 def responder(pki: LocalPki, server: Issued) -> Iterator[OpensslResponder]:
-    with OpensslResponder(
-        ca=as_test_issued(pki.issuing_ca), signer=as_test_issued(pki.issuing_ca), nmin=30
-    ) as running:
-        running.set_good(as_test_issued(server))
+    with local_responder(pki, nmin=30) as running:
+        running.set_good(server.certificate)
         yield running
 
 
@@ -126,7 +132,8 @@ def test_an_answer_signed_by_another_ca_is_not_stapled(pki: LocalPki, server: Is
     def forged(request_b64: str) -> str:
         parsed = parse_request(base64.b64decode(request_b64))
         assert parsed is not None
-        signed = build_answer(parsed, signer=as_test_issued(pki.rogue_ca))
+        rogue = SignerIssued(cert=pki.rogue_ca.certificate, key=pki.rogue_ca.key)
+        signed = build_answer(parsed, signer=rogue)
         return base64.b64encode(signed).decode()
 
     refresher = _refresher(pki, server, forged, Clock())
@@ -139,7 +146,7 @@ def test_an_answer_signed_by_another_ca_is_not_stapled(pki: LocalPki, server: Is
 def test_a_revoked_answer_is_stapled_as_it_is(pki: LocalPki, responder: OpensslResponder) -> None:
     # IoT Core staples what the responder says; judging it is the client's business
     revoked = pki.issue_server(SERVER_NAME)
-    responder.set_revoked(as_test_issued(revoked))
+    responder.set_revoked(revoked.certificate)
     refresher = StapleRefresher(
         source=responder_staple_source(responder),
         certificate=revoked.certificate,
@@ -157,3 +164,36 @@ def test_fails_for_a_refresh_period_that_is_not_positive(pki: LocalPki, server: 
             issuer=pki.issuing_ca.certificate,
             refresh_seconds=0,
         )
+
+
+def test_the_stapling_handler_is_a_staple_source(
+    pki: LocalPki, server: Issued, responder: OpensslResponder
+) -> None:
+    os.environ["OCSP_RESPONDER_URL"] = "http://127.0.0.1:1/of-the-test-process"
+    try:
+        stapler = stapling_function(pki, responder)
+        before = responder.request_count
+        refresher = _refresher(pki, server, stapler, Clock())
+        assert refresher.refresh().staple is not None
+        assert refresher.staple is not None and refresher.staple.status == "GOOD"
+        assert stapler.last_record is not None
+        assert (stapler.last_record["outcome"], stapler.last_record["cacheHit"]) == (
+            "STAPLE",
+            False,
+        )
+        # its own cache, kept between invocations as in one warm Lambda environment
+        assert refresher.refresh().staple is not None
+        assert stapler.last_record["cacheHit"] is True
+        assert responder.request_count - before == 1
+        # the process environment is the test's again after each invocation
+        assert os.environ["OCSP_RESPONDER_URL"] == "http://127.0.0.1:1/of-the-test-process"
+        stapler.close()
+    finally:
+        os.environ.pop("OCSP_RESPONDER_URL", None)
+
+
+def test_the_stapling_handler_refuses_a_bad_environment(pki: LocalPki) -> None:
+    with pytest.raises(ConfigError, match="OCSP_RESPONDER_URL must be the http"):
+        StaplingFunction({"TRUSTED_CA_PEM": pki.issuing_ca.pem.decode()})
+    with pytest.raises(ValueError, match="not a stapling handler setting: HOME"):
+        StaplingFunction({"HOME": "/"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import SignatureAlgorithmOID
 
+from ocsp_iot.errors import MissingProgramError
 from tests.lambdas.support import openssl as openssl_support
 from tests.lambdas.support.forge import (
     compressed_point_ca,
@@ -23,11 +25,15 @@ from tests.lambdas.support.unit import SHA1
 Configure = Callable[..., None]
 
 
-def test_fails_loudly_when_openssl_is_missing(pki: Pki, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fails_loudly_when_openssl_is_missing(
+    pki: Pki, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """The project installs openssl (``make test``): a machine without it fails, never skips."""
-    monkeypatch.setattr(openssl_support, "_OPENSSL", None)
-    with pytest.raises(RuntimeError, match=r"`make test` installs it"):
+    monkeypatch.setenv("PATH", str(tmp_path))  # a PATH without openssl
+    with pytest.raises(MissingProgramError, match=r"openssl is not installed: .*`make setup`"):
         OpensslResponder(ca=pki.issuing_ca, signer=pki.issuing_ca)
+    with pytest.raises(MissingProgramError, match=r"openssl is not installed"):
+        openssl_support.openssl_binary()
 
 
 @pytest.fixture(scope="module")

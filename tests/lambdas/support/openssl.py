@@ -1,11 +1,9 @@
 """OpenSSL's own OCSP responder and client, for the Lambda tests.
 
-``OpensslResponder``: OpenSSL's responder logic (``openssl ocsp -index ... -CA ... -rsigner ...
--rkey ...``) answering every POST/GET that reaches a ``LoopbackServer``. OpenSSL 3.0's ``-port``
-takes a bare number and listens on the wildcard address (``ACCEPT [::]:port``), which the house
-rules forbid, so the loopback listener is ours and each request is handed to ``openssl ocsp
--reqin req.der -respout resp.der`` (the same code path as its server mode: index lookup, CA
-match, signing, nonce copy, ``-nmin``). Costs ~6 ms per request. ``run_openssl_client`` runs
+``OpensslResponder``: OpenSSL's responder logic (the package's
+``ocsp_iot.local.responder.OpensslOcsp``: one ``openssl ocsp -index ... -reqin req.der -respout
+resp.der`` per request, ~6 ms) answering every POST/GET that reaches a recording
+``LoopbackServer`` (the tests read what was asked). ``run_openssl_client`` runs
 ``openssl ocsp`` as a client. ``StaplingTlsServer`` (``openssl s_server -status_file``) and
 ``run_s_client_status`` (``openssl s_client -status``) are a TLS server that staples and a
 client that prints the staple, both on 127.0.0.1.
@@ -14,62 +12,39 @@ client that prints the staple, both on 127.0.0.1.
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import os
 import select
 import shutil
 import socket
 import subprocess
 import tempfile
-import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.x509 import ocsp
 
-from .forge import unsuccessful
+from ocsp_iot.local import responder
+
 from .loopback import LoopbackServer, RecordedRequest, Reply
-from .pki import Issued, utcnow
+from .pki import Issued
 
 # --------------------------------------------------------------------------------------------
 # A real openssl ocsp responder
 # --------------------------------------------------------------------------------------------
 
-_OPENSSL = shutil.which("openssl")
-_seq = itertools.count()
-
 
 def openssl_binary() -> str:
     """The ``openssl`` CLI; the project installs it, so a missing one is an error, never a skip."""
-    if _OPENSSL is None:
-        msg = "the openssl CLI is not on PATH; `make test` installs it (Debian package openssl)"
-        raise RuntimeError(msg)
-    return _OPENSSL
+    return responder.openssl_binary()
 
 
-def _index_time(when: dt.datetime) -> str:
-    return when.astimezone(dt.UTC).strftime("%y%m%d%H%M%SZ")
-
-
-def _index_serial(serial: int) -> str:
-    text = format(serial, "X")
-    return ("0" + text) if len(text) % 2 else text
-
-
-@dataclass(frozen=True)
-class _Row:
-    status: str  # V or R
-    expires: str
-    revoked: str
-    serial: str
-    subject: str
+def _cert(device: Issued | x509.Certificate) -> x509.Certificate:
+    return device.cert if isinstance(device, Issued) else device
 
 
 class OpensslResponder:
-    """``openssl ocsp`` in responder mode behind a 127.0.0.1 listener.
+    """``openssl ocsp`` in responder mode (the package's ``OpensslOcsp``) behind a recording
+    ``LoopbackServer`` on 127.0.0.1.
 
     ``ca`` is the CA whose certificates it answers for (others get ``unknown`` from openssl);
     ``signer`` signs the responses (``ca`` itself or a delegate). ``nmin`` sets nextUpdate
@@ -87,71 +62,21 @@ class OpensslResponder:
         other_certs: list[x509.Certificate] | None = None,
         extra_args: list[str] | None = None,
     ) -> None:
-        openssl = openssl_binary()
-        self._dir = Path(tempfile.mkdtemp(prefix="ocsp-openssl-"))
-        self._ca_path = self._dir / "ca.pem"
-        self._ca_path.write_bytes(ca.pem)
-        self._signer_path = self._dir / "signer.pem"
-        self._signer_path.write_bytes(signer.pem)
-        self._key_path = self._dir / "signer.key.pem"
-        self._key_path.write_bytes(signer.key_pem)
-        self._key_path.chmod(0o600)
-        self._index = self._dir / "index.txt"
-        (self._dir / "index.txt.attr").write_text("unique_subject = no\n")
-        self._rows: dict[int, _Row] = {}
-        self._lock = threading.Lock()
-        self._write_index()
-        args = [
-            openssl,
-            "ocsp",
-            "-index",
-            str(self._index),
-            "-CA",
-            str(self._ca_path),
-            "-rsigner",
-            str(self._signer_path),
-            "-rkey",
-            str(self._key_path),
-        ]
-        if nmin is not None:
-            args += ["-nmin", str(nmin)]
-        if key_id:
-            args.append("-resp_key_id")
-        if other_certs:
-            other = self._dir / "other.pem"
-            other.write_bytes(
-                b"".join(c.public_bytes(serialization.Encoding.PEM) for c in other_certs)
-            )
-            args += ["-rother", str(other)]
-        self._args = args + list(extra_args or [])
+        self.ocsp = responder.OpensslOcsp(
+            ca=ca.cert,
+            signer=signer.cert,
+            signer_key=signer.key,
+            nmin=nmin,
+            key_id=key_id,
+            other_certs=other_certs or (),
+            extra_args=extra_args or (),
+        )
         self.server = LoopbackServer(self._answer)
         self.url = self.server.url
-        self.last_error = b""
 
     # -- index -----------------------------------------------------------------------------
-    def _write_index(self) -> None:
-        lines = [
-            f"{r.status}\t{r.expires}\t{r.revoked}\t{r.serial}\tunknown\t{r.subject}\n"
-            for r in self._rows.values()
-        ]
-        tmp = self._index.with_suffix(".tmp")
-        tmp.write_text("".join(lines))
-        tmp.replace(self._index)
-
-    def _subject(self, cert: x509.Certificate) -> str:
-        return "/" + "/".join(a.rfc4514_string() for a in cert.subject)
-
     def set_good(self, device: Issued | x509.Certificate) -> None:
-        cert = device.cert if isinstance(device, Issued) else device
-        with self._lock:
-            self._rows[cert.serial_number] = _Row(
-                "V",
-                _index_time(cert.not_valid_after_utc),
-                "",
-                _index_serial(cert.serial_number),
-                self._subject(cert),
-            )
-            self._write_index()
+        self.ocsp.set_good(_cert(device))
 
     def set_revoked(
         self,
@@ -160,24 +85,11 @@ class OpensslResponder:
         when: dt.datetime | None = None,
         reason: str | None = "keyCompromise",
     ) -> None:
-        cert = device.cert if isinstance(device, Issued) else device
-        revoked = _index_time(when or (utcnow() - dt.timedelta(minutes=10)))
-        with self._lock:
-            self._rows[cert.serial_number] = _Row(
-                "R",
-                _index_time(cert.not_valid_after_utc),
-                revoked + (f",{reason}" if reason else ""),
-                _index_serial(cert.serial_number),
-                self._subject(cert),
-            )
-            self._write_index()
+        self.ocsp.set_revoked(_cert(device), when=when, reason=reason)
 
     def forget(self, device: Issued | x509.Certificate) -> None:
         """Drop a serial from the index: openssl then answers ``unknown``."""
-        cert = device.cert if isinstance(device, Issued) else device
-        with self._lock:
-            self._rows.pop(cert.serial_number, None)
-            self._write_index()
+        self.ocsp.forget(_cert(device))
 
     # -- serving ---------------------------------------------------------------------------
     @property
@@ -188,39 +100,20 @@ class OpensslResponder:
     def request_count(self) -> int:
         return self.server.request_count
 
+    @property
+    def last_error(self) -> bytes:
+        return self.ocsp.last_error
+
     def respond(self, request_der: bytes) -> bytes | None:
         """Run openssl on one DER request; the DER response, or None if openssl failed."""
-        n = next(_seq)
-        req_path = self._dir / f"req-{n}.der"
-        resp_path = self._dir / f"resp-{n}.der"
-        req_path.write_bytes(request_der)
-        try:
-            with self._lock:  # the index must not change under openssl's feet
-                done = subprocess.run(
-                    [*self._args, "-reqin", str(req_path), "-respout", str(resp_path)],
-                    capture_output=True,
-                    timeout=10,
-                    check=False,
-                )
-            if done.returncode != 0 or not resp_path.exists():
-                self.last_error = done.stderr
-                return None
-            return resp_path.read_bytes()
-        finally:
-            req_path.unlink(missing_ok=True)
-            resp_path.unlink(missing_ok=True)
+        return self.ocsp.respond(request_der)
 
     def _answer(self, recorded: RecordedRequest) -> Reply:
-        der = recorded.ocsp_der
-        response = self.respond(der) if der else None
-        if response is None:
-            # What openssl's server mode sends for a request it cannot parse.
-            response = unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
-        return Reply(body=response)
+        return Reply(body=self.ocsp.answer(recorded.ocsp_der))
 
     def close(self) -> None:
         self.server.close()
-        shutil.rmtree(self._dir, ignore_errors=True)
+        self.ocsp.close()
 
     def __enter__(self) -> OpensslResponder:
         return self
